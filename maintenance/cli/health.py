@@ -1,0 +1,45 @@
+"""Tasks of the `health` namespace."""
+
+from invoke import Collection, task
+
+from ..executor import DEFAULT_FORKS
+from ..health import check_host, monitoring_exit_code
+from .common import run_task, task_help
+
+
+@task(
+    name="check",
+    help=task_help(
+        disk_path="filesystem to check (repeatable; default: the host's health.disk_paths, else /)",
+        long_query_seconds="a query running longer than this many seconds counts as long",
+    ),
+    iterable=["disk_path"],
+)
+def check(
+    c,
+    inventory=None,
+    limit=None,
+    json=False,
+    forks=DEFAULT_FORKS,
+    disk_path=None,
+    long_query_seconds=0.0,
+):
+    """Check disk space and PostgreSQL (connections, long queries, idle transactions) per host.
+
+    Exit codes follow monitoring plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    """
+    overrides = {"disk_paths": disk_path or None, "long_query_seconds": long_query_seconds or None}
+    run_task(
+        "health.check",
+        check_host,
+        overrides,
+        inventory=inventory,
+        limit=limit,
+        json=json,
+        forks=forks,
+        code_for=monitoring_exit_code,
+        usage_code=3,
+    )
+
+
+namespace = Collection("health", check)

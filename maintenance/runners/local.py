@@ -1,0 +1,113 @@
+"""Runner for `ansible_connection: local`: commands run in a subprocess on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Mapping
+from typing import BinaryIO
+
+from ..errors import CommandError, CommandTimeout
+from .base import (
+    CHUNK,
+    Command,
+    CommandResult,
+    Deadline,
+    Runner,
+    StderrTail,
+    shell_command,
+    start_thread,
+)
+
+
+class LocalRunner(Runner):
+    """Runs each command through /bin/sh in its own process group, so a timeout kills it all."""
+
+    def stream(
+        self,
+        command: Command,
+        *,
+        stdout: BinaryIO | None = None,
+        stdin: BinaryIO | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        text = shell_command(command)
+        process = subprocess.Popen(
+            ["/bin/sh", "-c", text],
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env} if env else None,
+            start_new_session=True,
+        )
+        deadline = Deadline(timeout or self.default_timeout, lambda: _kill_group(process))
+        stderr = StderrTail()
+        readers = [start_thread(_copy_stderr, process.stderr, stderr)]
+        if stdin is not None:
+            readers.append(start_thread(_feed, stdin, process.stdin))
+        try:
+            _drain(process.stdout, stdout)
+            exit_code = process.wait()
+        except BaseException:
+            _kill_group(process)
+            process.wait()
+            raise
+        finally:
+            deadline.cancel()
+            for thread in readers:
+                thread.join(timeout=5)
+        if deadline.expired:
+            raise CommandTimeout(
+                f"{self.host.name}: command timed out after {timeout or self.default_timeout}s"
+            )
+        return CommandResult(text, exit_code, "", stderr.text(), deadline.elapsed())
+
+    def close(self) -> None:
+        """Nothing to release: every command is its own process."""
+
+    def put(self, local: str, remote: str, mode: int | None = None) -> None:
+        _copy(local, remote, mode)
+
+    def get(self, remote: str, local: str) -> None:
+        _copy(remote, local, None)
+
+
+def _copy(source: str, target: str, mode: int | None) -> None:
+    try:
+        shutil.copyfile(source, target)
+        if mode is not None:
+            os.chmod(target, mode)
+    except OSError as exc:
+        raise CommandError(f"copy {source} -> {target} failed: {exc.strerror}") from exc
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _drain(source, writer: BinaryIO | None) -> None:
+    while chunk := source.read1(CHUNK):
+        if writer is not None:
+            writer.write(chunk)
+
+
+def _copy_stderr(source, tail: StderrTail) -> None:
+    while chunk := source.read1(CHUNK):
+        tail.feed(chunk)
+
+
+def _feed(reader: BinaryIO, sink) -> None:
+    """Copy READER into the process's stdin; a process that stops reading ends the copy."""
+    try:
+        while chunk := reader.read(CHUNK):
+            sink.write(chunk)
+    except (BrokenPipeError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            sink.close()

@@ -1,0 +1,198 @@
+"""Runner for SSH hosts: one fabric Connection per host, reused by every command.
+
+Commands run on raw paramiko channels so bytes stay bytes; environment values (passwords)
+travel as the first lines of stdin and are read by the remote shell, because sshd drops
+env requests it was not configured to accept and argv is visible to every user of the host.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+import paramiko
+from fabric import Connection
+
+from ..errors import CommandError, CommandTimeout, ConfigError, HostUnreachable
+from ..inventory import Host
+from .base import (
+    CHUNK,
+    Command,
+    CommandResult,
+    Deadline,
+    Runner,
+    StderrTail,
+    shell_command,
+    start_thread,
+)
+from .hostkeys import DEFAULT_KNOWN_HOSTS, changed_key_error, install_policy
+
+WINDOW_SIZE = 16 * 1024 * 1024
+MAX_PACKET = 32 * 1024
+DEFAULT_CONNECT_TIMEOUT = 10
+
+
+class SshRunner(Runner):
+    """Connects lazily on first use; one connection serves every thread working on the host."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+
+    def _transport(self) -> paramiko.Transport:
+        with self._lock:
+            if self._connection is None or not self._connection.is_connected:
+                self._connection = self._connect()
+            transport = self._connection.client.get_transport()
+            assert transport is not None
+            return transport
+
+    def _connect(self) -> Connection:
+        host = self.host
+        timeout = float(host.vars.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+        connect_kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
+        if host.key_file:
+            connect_kwargs["key_filename"] = host.key_file
+        connection = Connection(
+            host.address,
+            user=host.user,
+            port=host.port,
+            connect_timeout=int(max(1, timeout)),
+            connect_kwargs=connect_kwargs,
+        )
+        known_hosts = host.vars.get("ssh_known_hosts", list(DEFAULT_KNOWN_HOSTS))
+        if isinstance(known_hosts, str):
+            known_hosts = [known_hosts]
+        install_policy(
+            connection.client,
+            known_hosts,
+            _truthy(host.vars.get("ansible_host_key_checking", True)),
+        )
+        where = f"{host.user + '@' if host.user else ''}{host.address}:{host.port}"
+        try:
+            connection.open()
+        except paramiko.BadHostKeyException as exc:
+            raise changed_key_error(exc) from exc
+        except paramiko.AuthenticationException as exc:
+            raise HostUnreachable(f"{where}: authentication failed: {exc}") from exc
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            reason = (
+                "timed out"
+                if isinstance(exc, socket.timeout | TimeoutError)
+                else str(exc) or type(exc).__name__
+            )
+            raise HostUnreachable(f"{where}: cannot connect: {reason}") from exc
+        return connection
+
+    def stream(
+        self,
+        command: Command,
+        *,
+        stdout: BinaryIO | None = None,
+        stdin: BinaryIO | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        text = shell_command(command)
+        remote = _with_env_from_stdin(text, env) if env else text
+        try:
+            channel = self._transport().open_session(
+                window_size=WINDOW_SIZE, max_packet_size=MAX_PACKET
+            )
+            channel.exec_command(remote)
+        except paramiko.SSHException as exc:
+            raise HostUnreachable(f"{self.host.name}: SSH session failed: {exc}") from exc
+        limit = timeout or self.default_timeout
+        deadline = Deadline(limit, channel.close)
+        stderr = StderrTail()
+        helpers = [start_thread(_copy_stderr, channel, stderr)]
+        if env or stdin is not None:
+            helpers.append(start_thread(_feed, channel, stdin, _env_lines(env) if env else b""))
+        else:
+            channel.shutdown_write()
+        try:
+            while chunk := channel.recv(CHUNK):
+                if stdout is not None:
+                    stdout.write(chunk)
+            if deadline.expired:
+                raise CommandTimeout(f"{self.host.name}: command timed out after {limit}s")
+            exit_code = channel.recv_exit_status()
+        except BaseException:
+            channel.close()
+            raise
+        finally:
+            deadline.cancel()
+            for thread in helpers:
+                thread.join(timeout=5)
+        if deadline.expired:
+            raise CommandTimeout(f"{self.host.name}: command timed out after {limit}s")
+        return CommandResult(text, exit_code, "", stderr.text(), deadline.elapsed())
+
+    def _sftp_call(self, action: str, source: str, target: str) -> paramiko.SFTPClient:
+        self._transport()
+        assert self._connection is not None
+        try:
+            getattr(self._connection, action)(source, target)
+        except (OSError, paramiko.SSHException) as exc:
+            raise CommandError(
+                f"{self.host.name}: {action} {source} -> {target} failed: {exc}"
+            ) from exc
+        return self._connection.sftp()
+
+    def put(self, local: str, remote: str, mode: int | None = None) -> None:
+        sftp = self._sftp_call("put", local, remote)
+        if mode is not None:
+            sftp.chmod(remote, mode)
+
+    def get(self, remote: str, local: str) -> None:
+        self._sftp_call("get", remote, local)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() not in ("false", "no", "0", "off", "")
+
+
+def _with_env_from_stdin(command: str, env: Mapping[str, str]) -> str:
+    """Wrap COMMAND so the remote shell reads ENV's values from stdin before running it."""
+    reads = []
+    for name, value in env.items():
+        if not name.isidentifier():
+            raise ConfigError(f"environment variable name {name!r} is not valid")
+        if "\n" in value:
+            raise ConfigError(f"environment variable {name} must not contain a newline")
+        reads.append(f"IFS= read -r {name} && export {name}")
+    return " && ".join([*reads, f"exec /bin/sh -c {shlex.quote(command)}"])
+
+
+def _env_lines(env: Mapping[str, str]) -> bytes:
+    return "".join(f"{value}\n" for value in env.values()).encode()
+
+
+def _copy_stderr(channel: paramiko.Channel, tail: StderrTail) -> None:
+    try:
+        while chunk := channel.recv_stderr(CHUNK):
+            tail.feed(chunk)
+    except OSError:
+        pass
+
+
+def _feed(channel: paramiko.Channel, reader: BinaryIO | None, prefix: bytes) -> None:
+    """Send PREFIX then READER's bytes to the command's stdin, then signal end of input."""
+    try:
+        if prefix:
+            channel.sendall(prefix)
+        while reader is not None and (chunk := reader.read(CHUNK)):
+            channel.sendall(chunk)
+        channel.shutdown_write()
+    except OSError:
+        pass
