@@ -51,7 +51,9 @@ def test_vars_follow_ansible_precedence_all_parent_child_host(nested: Path) -> N
     assert db1.groups == ("databases", "primaries")
 
 
-def test_host_in_two_sibling_groups_gets_both_and_alphabetical_order_breaks_ties(nested: Path) -> None:
+def test_host_in_two_sibling_groups_gets_both_and_alphabetical_order_breaks_ties(
+    nested: Path,
+) -> None:
     """db2 sits in databases and web at the same depth: web (later by name) wins, as in Ansible."""
     db2 = load_inventory(nested).hosts["db2"]
     assert set(db2.groups) == {"databases", "web"}
@@ -110,7 +112,9 @@ def test_bad_inventory_names_file_place_and_key(tmp_path: Path, text: str, expec
 
 def test_every_problem_is_reported_together(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("all:\n  hosts:\n    a: {ansible_port: x}\n    b: {ansible_connection: winrm}\n")
+    path.write_text(
+        "all:\n  hosts:\n    a: {ansible_port: x}\n    b: {ansible_connection: winrm}\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_inventory(path)
     assert "host 'a'" in str(error.value) and "host 'b'" in str(error.value)

@@ -1,0 +1,76 @@
+"""Session-wide real services for the maintenance tool's tests.
+
+Nothing here skips: if PostgreSQL, sshd, moto or the GCS emulator cannot start, the
+fixture errors with the reason, because a silently skipped integration test hides bugs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness import (
+    Cluster,
+    Service,
+    SshFleet,
+    start_cluster,
+    start_fleet,
+    start_gcs_emulator,
+    start_moto,
+)
+
+FLEET_SIZE = 5
+
+
+def _cluster(name: str) -> Iterator[Cluster]:
+    cluster = start_cluster(name)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def prod_cluster() -> Iterator[Cluster]:
+    """The 'production' PostgreSQL 15 cluster (maint superuser, scram over TCP)."""
+    yield from _cluster("maint_test_prod")
+
+
+@pytest.fixture(scope="session")
+def staging_cluster() -> Iterator[Cluster]:
+    """A second cluster, e.g. the target of restore drills."""
+    yield from _cluster("maint_test_staging")
+
+
+@pytest.fixture(scope="session")
+def ssh_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshFleet]:
+    """Five sshd-backed hosts node01..node05 (user fleet) sharing one port."""
+    fleet = start_fleet(FLEET_SIZE, tmp_path_factory.mktemp("ssh"))
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Service]:
+    """moto S3 server; use endpoint_url=s3_server.url, region us-east-1, any keys."""
+    service = start_moto()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def gcs_server() -> Iterator[Service]:
+    """GCS emulator, per module because it never frees memory.
+
+    Clients need STORAGE_EMULATOR_HOST=gcs_server.url and AnonymousCredentials.
+    """
+    service = start_gcs_emulator()
+    try:
+        yield service
+    finally:
+        service.stop()

@@ -1,0 +1,63 @@
+"""The command line as users meet it: `maint` and `invoke` list the same tasks, clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_maint_lists_tasks_from_any_directory(tmp_path: Path) -> None:
+    done = subprocess.run(["maint", "--list"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0
+    assert "health.check" in done.stdout
+
+
+def test_invoke_in_repo_root_lists_the_same_tasks() -> None:
+    maint = subprocess.run(["maint", "--list"], capture_output=True, text=True, cwd=REPO)
+    invoke = subprocess.run(["invoke", "--list"], capture_output=True, text=True, cwd=REPO)
+    assert invoke.returncode == 0, invoke.stderr
+
+    def names(text: str) -> list[str]:
+        return [line.split()[0] for line in text.splitlines() if line.startswith("  ")]
+
+    assert names(maint.stdout) == names(invoke.stdout)
+    assert names(maint.stdout)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("all:\n  hosts:\n    db1: [a]\n", "host 'db1': expected a mapping of vars, got a list"),
+        ("all:\n  hosts:\n    db1: {ansible_connection: rsh}\n", "unknown connection type 'rsh'"),
+        ("all:\n  hosts:\n    db1: {ansible_port: abc}\n", "expected a port number, got 'abc'"),
+        ("all: [\n", "YAML syntax error"),
+    ],
+)
+def test_bad_inventory_gives_message_and_no_traceback(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(text)
+    done = subprocess.run(
+        ["maint", "health.check", "-i", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 3  # health.check speaks the monitoring convention: UNKNOWN
+    assert message in done.stderr and str(path) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_inventory_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text("all:\n  hosts:\n    here: {ansible_connection: local}\n")
+    done = subprocess.run(
+        ["maint", "health.check", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "MAINT_INVENTORY": str(path)},
+    )
+    assert '"host": "here"' in done.stdout
