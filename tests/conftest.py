@@ -6,7 +6,9 @@ fixture errors with the reason, because a silently skipped integration test hide
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +21,23 @@ from tests.harness import (
     start_gcs_emulator,
     start_moto,
 )
+from tests.harness.postgres import CONF_ROOT, drop_cluster
 
 FLEET_SIZE = 5
 
 
-def _cluster(name: str) -> Iterator[Cluster]:
-    cluster = start_cluster(name)
+def _sweep_stale_clusters() -> None:
+    """Drop clusters of earlier test runs whose pytest process is gone (killed, crashed)."""
+    for conf in CONF_ROOT.glob("maint_test_*_*"):
+        pid = conf.name.rsplit("_", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            drop_cluster(conf.name)
+
+
+def _cluster(role: str) -> Iterator[Cluster]:
+    """A cluster named for this pytest process, so concurrent runs never drop each other's."""
+    _sweep_stale_clusters()
+    cluster = start_cluster(f"maint_test_{role}_{os.getpid()}")
     try:
         yield cluster
     finally:
@@ -34,13 +47,13 @@ def _cluster(name: str) -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def prod_cluster() -> Iterator[Cluster]:
     """The 'production' PostgreSQL 15 cluster (maint superuser, scram over TCP)."""
-    yield from _cluster("maint_test_prod")
+    yield from _cluster("prod")
 
 
 @pytest.fixture(scope="session")
 def staging_cluster() -> Iterator[Cluster]:
     """A second cluster, e.g. the target of restore drills."""
-    yield from _cluster("maint_test_staging")
+    yield from _cluster("staging")
 
 
 @pytest.fixture(scope="session")
