@@ -246,3 +246,24 @@ def test_failed_command_error_masks_dsn_passwords() -> None:
     assert mask_text("could not connect to postgresql://app:hunter22@db/app") == (
         f"could not connect to postgresql://app:{MASK}@db/app"
     )
+
+
+class FailingReader:
+    """Gives a few chunks, then fails like a store read that lost its connection."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.calls += 1
+        if self.calls > 3:
+            raise ConnectionResetError("store connection dropped")
+        return b"x" * 1000
+
+
+def test_failing_stdin_reader_is_raised_and_never_hangs(runner: Runner) -> None:
+    """A reader failing mid-stream surfaces its own error; the command gets EOF and ends."""
+    started = time.monotonic()
+    with pytest.raises(ConnectionResetError, match="store connection dropped"):
+        runner.run("cat > /dev/null", stdin=FailingReader(), timeout=20)
+    assert time.monotonic() - started < 10

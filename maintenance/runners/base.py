@@ -6,12 +6,14 @@ into memory; a dump never passes through a text decoder.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shlex
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -125,6 +127,13 @@ class Runner(ABC):
         )
 
     @abstractmethod
+    def tunnel(self, remote_host: str, remote_port: int) -> AbstractContextManager[tuple[str, int]]:
+        """Make REMOTE_HOST:REMOTE_PORT, as the host sees it, reachable from this machine.
+
+        The context yields the (address, port) to connect to while it lasts.
+        """
+
+    @abstractmethod
     def close(self) -> None:
         """Release the transport; the runner may reconnect on next use."""
 
@@ -133,6 +142,50 @@ class Runner(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class Feeder:
+    """Copies a reader into a command's stdin from a thread, closing stdin however it ends.
+
+    A failing reader (a store read, a decompressor) is remembered and re-raised in the caller
+    by `raise_error()`; a command that stops reading just ends the copy, its exit status tells.
+    """
+
+    def __init__(
+        self,
+        reader: BinaryIO | None,
+        send: Callable[[bytes], object],
+        close: Callable[[], object],
+        prefix: bytes = b"",
+    ) -> None:
+        self.error: BaseException | None = None
+        self._thread = start_thread(self._copy, reader, send, close, prefix)
+
+    def _copy(self, reader, send, close, prefix: bytes) -> None:
+        try:
+            if prefix:
+                send(prefix)
+            while reader is not None:
+                try:
+                    chunk = reader.read(CHUNK)
+                except BaseException as exc:  # handed to the caller's thread
+                    self.error = exc
+                    return
+                if not chunk:
+                    return
+                send(chunk)
+        except (OSError, ValueError):
+            return
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                close()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 class Deadline:

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import BinaryIO
 
 from ..errors import CommandError, CommandTimeout
@@ -16,6 +17,7 @@ from .base import (
     Command,
     CommandResult,
     Deadline,
+    Feeder,
     Runner,
     StderrTail,
     shell_command,
@@ -46,9 +48,9 @@ class LocalRunner(Runner):
         )
         deadline = Deadline(timeout or self.default_timeout, lambda: _kill_group(process))
         stderr = StderrTail()
-        readers = [start_thread(_copy_stderr, process.stderr, stderr)]
+        readers: list = [start_thread(_copy_stderr, process.stderr, stderr)]
         if stdin is not None:
-            readers.append(start_thread(_feed, stdin, process.stdin))
+            readers.append(Feeder(stdin, process.stdin.write, process.stdin.close))
         try:
             _drain(process.stdout, stdout)
             exit_code = process.wait()
@@ -64,7 +66,13 @@ class LocalRunner(Runner):
             raise CommandTimeout(
                 f"{self.host.name}: command timed out after {timeout or self.default_timeout}s"
             )
+        for helper in readers[1:]:
+            helper.raise_error()
         return CommandResult(text, exit_code, "", stderr.text(), deadline.elapsed())
+
+    def tunnel(self, remote_host: str, remote_port: int) -> AbstractContextManager[tuple[str, int]]:
+        """Already on the host: the address is reachable as it is."""
+        return contextlib.nullcontext((remote_host, remote_port))
 
     def close(self) -> None:
         """Nothing to release: every command is its own process."""
@@ -99,15 +107,3 @@ def _drain(source, writer: BinaryIO | None) -> None:
 def _copy_stderr(source, tail: StderrTail) -> None:
     while chunk := source.read1(CHUNK):
         tail.feed(chunk)
-
-
-def _feed(reader: BinaryIO, sink) -> None:
-    """Copy READER into the process's stdin; a process that stops reading ends the copy."""
-    try:
-        while chunk := reader.read(CHUNK):
-            sink.write(chunk)
-    except (BrokenPipeError, ValueError):
-        pass
-    finally:
-        with contextlib.suppress(BrokenPipeError):
-            sink.close()

@@ -11,6 +11,7 @@ import shlex
 import socket
 import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
 import paramiko
@@ -23,12 +24,14 @@ from .base import (
     Command,
     CommandResult,
     Deadline,
+    Feeder,
     Runner,
     StderrTail,
     shell_command,
     start_thread,
 )
 from .hostkeys import DEFAULT_KNOWN_HOSTS, changed_key_error, install_policy
+from .tunnel import forward
 
 WINDOW_SIZE = 16 * 1024 * 1024
 MAX_PACKET = 32 * 1024
@@ -109,9 +112,10 @@ class SshRunner(Runner):
         limit = timeout or self.default_timeout
         deadline = Deadline(limit, channel.close)
         stderr = StderrTail()
-        helpers = [start_thread(_copy_stderr, channel, stderr)]
+        helpers: list = [start_thread(_copy_stderr, channel, stderr)]
         if env or stdin is not None:
-            helpers.append(start_thread(_feed, channel, stdin, _env_lines(env) if env else b""))
+            prefix = _env_lines(env) if env else b""
+            helpers.append(Feeder(stdin, channel.sendall, channel.shutdown_write, prefix))
         else:
             channel.shutdown_write()
         try:
@@ -130,6 +134,8 @@ class SshRunner(Runner):
                 thread.join(timeout=5)
         if deadline.expired:
             raise CommandTimeout(f"{self.host.name}: command timed out after {limit}s")
+        for helper in helpers[1:]:
+            helper.raise_error()
         return CommandResult(text, exit_code, "", stderr.text(), deadline.elapsed())
 
     def _sftp_call(self, action: str, source: str, target: str) -> paramiko.SFTPClient:
@@ -150,6 +156,10 @@ class SshRunner(Runner):
 
     def get(self, remote: str, local: str) -> None:
         self._sftp_call("get", remote, local)
+
+    def tunnel(self, remote_host: str, remote_port: int) -> AbstractContextManager[tuple[str, int]]:
+        """Forward a loopback port through this host's SSH connection, like `ssh -L`."""
+        return forward(self._transport, (remote_host, remote_port))
 
     def close(self) -> None:
         with self._lock:
@@ -182,17 +192,5 @@ def _copy_stderr(channel: paramiko.Channel, tail: StderrTail) -> None:
     try:
         while chunk := channel.recv_stderr(CHUNK):
             tail.feed(chunk)
-    except OSError:
-        pass
-
-
-def _feed(channel: paramiko.Channel, reader: BinaryIO | None, prefix: bytes) -> None:
-    """Send PREFIX then READER's bytes to the command's stdin, then signal end of input."""
-    try:
-        if prefix:
-            channel.sendall(prefix)
-        while reader is not None and (chunk := reader.read(CHUNK)):
-            channel.sendall(chunk)
-        channel.shutdown_write()
     except OSError:
         pass
