@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import ConfigError, MaintError
 from .inventory import Host
@@ -24,12 +25,21 @@ def host_dsn(host: Host) -> str:
 
 
 def connect(
-    host: Host, task: str, *, dbname: str | None = None, autocommit: bool = True
+    host: Host,
+    task: str,
+    *,
+    dbname: str | None = None,
+    autocommit: bool = True,
+    **params: str | int,
 ) -> psycopg.Connection:
-    """Open a connection to HOST's server as `maint <task>`. Raise DatabaseError if it fails."""
+    """Open a connection to HOST's server as `maint <task>`. Raise DatabaseError if it fails.
+
+    PARAMS override libpq parameters of the DSN, e.g. hostaddr and port of an SSH tunnel.
+    """
     overrides: dict[str, object] = {
         "application_name": f"maint {task}",
         "connect_timeout": int(host.var("postgres.connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
+        **params,
     }
     if dbname is not None:
         overrides["dbname"] = dbname
@@ -39,3 +49,16 @@ def connect(
         raise DatabaseError(
             f"cannot connect to PostgreSQL: {mask_text(str(exc)).strip()}"
         ) from None
+
+
+def client_connection(host: Host, task: str, dbname: str) -> tuple[str, dict[str, str]]:
+    """Conninfo for a client tool run on the host, and the environment carrying its password.
+
+    The password is removed from the conninfo, because a command line is visible to every user
+    of the host; it travels as PGPASSWORD in the process's environment instead.
+    """
+    params = conninfo_to_dict(host_dsn(host))
+    password = params.pop("password", None)
+    params.update(dbname=dbname, application_name=f"maint {task}")
+    env = {"PGPASSWORD": str(password)} if password else {}
+    return make_conninfo(**{key: str(value) for key, value in params.items()}), env

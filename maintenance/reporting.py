@@ -19,14 +19,13 @@ def summary_counts(results: Sequence[Result]) -> dict[str, int]:
     return {str(status): counts.get(str(status), 0) for status in Status}
 
 
-def document(task: str, results: Sequence[Result], **extra: Any) -> dict[str, Any]:
+def document(task: str, results: Sequence[Result]) -> dict[str, Any]:
     """The --json document of DESIGN.md, secrets masked."""
     return mask_value(
         {
             "task": task,
             "results": [result.to_dict() for result in results],
             "summary": summary_counts(results),
-            **extra,
         }
     )
 
@@ -56,6 +55,16 @@ def render_table(task: str, results: Sequence[Result]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def render_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain table of ROWS (a procedure's `details["rows"]`), with the given COLUMNS."""
+    cells = [list(columns)] + [[str(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max(len(line[index]) for line in cells) for index in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+
+
 def exit_code(results: Sequence[Result]) -> int:
     """0 when every host is ok, changed or skipped; 1 when any failed or was unreachable."""
     bad = {Status.FAILED, Status.UNREACHABLE}
@@ -63,12 +72,24 @@ def exit_code(results: Sequence[Result]) -> int:
 
 
 def emit(
-    task: str, results: Sequence[Result], *, as_json: bool, out: TextIO | None = None, **extra: Any
+    task: str,
+    results: Sequence[Result],
+    *,
+    as_json: bool,
+    out: TextIO | None = None,
+    columns: Sequence[str] = (),
 ) -> None:
-    """Print the task's report on stdout: the JSON document or the table."""
+    """Print the task's report on stdout: the JSON document, or per-host rows then the table.
+
+    COLUMNS names the fields of `details["rows"]` worth showing on a terminal, if any.
+    """
     out = out or sys.stdout
     if as_json:
-        out.write(json.dumps(document(task, results, **extra), indent=2, default=str) + "\n")
+        out.write(json.dumps(document(task, results), indent=2, default=str) + "\n")
     else:
+        for result in results:
+            rows = result.details.get("rows") if columns else None
+            if rows:
+                out.write(f"== {result.host}\n{render_rows(rows, columns)}\n\n")
         out.write(render_table(task, results) + "\n")
     out.flush()

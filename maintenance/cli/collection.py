@@ -2,9 +2,9 @@
 
 from invoke import Collection
 
-from . import health
+from . import backup, health, restore
 
 
 def build_namespace() -> Collection:
     """Assemble every task namespace; nothing runs at import."""
-    return Collection(health.namespace)
+    return Collection(backup.namespace, health.namespace, restore.namespace)

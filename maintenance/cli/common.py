@@ -10,11 +10,12 @@ from invoke.exceptions import Exit
 
 from ..errors import ConfigError
 from ..executor import DEFAULT_FORKS, Procedure, run_procedure
-from ..inventory import Host, load_inventory
+from ..inventory import Host, Inventory, load_inventory
 from ..limits import select_hosts
 from ..logconfig import configure_logging
 from ..reporting import EXIT_USAGE, emit, exit_code
 from ..results import Result
+from ..scheduler.textfile import write_if_asked as write_textfile_if_asked
 
 DEFAULT_INVENTORY = "inventory.yaml"
 
@@ -35,11 +36,6 @@ def inventory_path(flag: str | None) -> str:
     return flag or os.environ.get("MAINT_INVENTORY") or DEFAULT_INVENTORY
 
 
-def selected_hosts(inventory: str | None, limit: str | None) -> list[Host]:
-    """Load the inventory and apply --limit. Raise ConfigError on any problem."""
-    return select_hosts(load_inventory(inventory_path(inventory)), limit)
-
-
 def run_task(
     task: str,
     procedure: Procedure,
@@ -51,19 +47,44 @@ def run_task(
     forks: int,
     code_for: Callable[[Sequence[Result]], int] = exit_code,
     usage_code: int = EXIT_USAGE,
+    columns: Sequence[str] = (),
+    validate: Callable[[Host, Any], object] | None = None,
+    make_options: Callable[[Inventory], Any] | None = None,
 ) -> list[Result]:
     """Run PROCEDURE over the selected hosts, print the report and exit with the task's code.
 
-    Bad input exits USAGE_CODE with one message and no traceback.
+    MAKE_OPTIONS builds the options from the whole inventory when a procedure needs more than
+    its own host (a restore target). VALIDATE checks each host's vars with those options before
+    anything runs anywhere; bad input exits USAGE_CODE with one message and no traceback.
     """
     configure_logging()
     try:
-        hosts = selected_hosts(inventory, limit)
+        loaded = load_inventory(inventory_path(inventory))
+        hosts = select_hosts(loaded, limit)
+        if make_options is not None:
+            options = make_options(loaded)
+        problems = _problems(hosts, options, validate) if validate else []
+        if problems:
+            raise ConfigError("\n  ".join(["invalid configuration:", *problems]))
     except ConfigError as exc:
         raise Exit(f"error: {exc}", code=usage_code) from None
     results = run_procedure(task, procedure, hosts, options, forks=forks)
-    emit(task, results, as_json=json)
+    write_textfile_if_asked(task, hosts, results)  # metrics.textfile_dir var; never fails
+    emit(task, results, as_json=json, columns=columns)
     code = code_for(results)
     if code:
         raise Exit(code=code)
     return results
+
+
+def _problems(
+    hosts: Sequence[Host], options: Any, validate: Callable[[Host, Any], object]
+) -> list[str]:
+    """Every host's configuration problem, so one run reports them all."""
+    problems = []
+    for host in hosts:
+        try:
+            validate(host, options)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems

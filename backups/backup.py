@@ -1,0 +1,219 @@
+"""backup.db: pg_dump on each database host, streamed through zstd and sha256 into a store.
+
+The data object is committed first and its manifest written last, so a backup is complete
+only once both exist; every failure before that aborts the upload and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from maintenance import __version__, pg
+from maintenance.errors import HostUnreachable, MaintError
+from maintenance.inventory import Host
+from maintenance.results import Result, Status
+from maintenance.runners import Runner
+from maintenance.secrets import mask_text
+from maintenance.units import format_size
+
+from . import catalog
+from .clients import ClientTool, find_client
+from .codecs import suffix
+from .layout import BackupKey, database_key
+from .manifest import Manifest, TableCount
+from .prune import prune_database
+from .settings import BackupSettings
+from .snapshot import count_rows, exported_snapshot, server_version
+from .stores import Store, open_store
+from .transfer import DumpError, dump_into_store, write_manifest
+
+TASK = "backup.db"
+log = structlog.get_logger()
+
+_DATABASES = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"
+
+
+@dataclass(frozen=True)
+class BackupOptions:
+    databases: tuple[str, ...] = ()
+    prune: bool = False
+    dry_run: bool = False
+
+
+def dump_command(tool: ClientTool, conninfo: str, snapshot: str) -> list[str]:
+    """pg_dump in custom format, uncompressed (the codec compresses), inside SNAPSHOT."""
+    return [
+        tool.path,
+        "--format=custom",
+        "--compress=0",
+        f"--snapshot={snapshot}",
+        "--no-password",
+        f"--dbname={conninfo}",
+    ]
+
+
+def databases_of(host: Host, wanted: tuple[str, ...]) -> list[str]:
+    """The databases to back up: flags, else `postgres.databases`, else every connectable one."""
+    if wanted:
+        return list(wanted)
+    configured = host.var("postgres.databases")
+    if configured:
+        return [str(name) for name in configured]
+    with pg.connect(host, TASK) as connection:
+        return [row[0] for row in connection.execute(_DATABASES).fetchall()]
+
+
+def backup_host(host: Host, runner: Runner, options: BackupOptions) -> Result:
+    """Back up every database of HOST; one database failing does not stop the next."""
+    settings = BackupSettings.for_host(host)
+    store = open_store(settings.store_url, settings.store_options)
+    databases = databases_of(host, options.databases)
+    if options.dry_run:
+        plan = [f"{host.name}/{name} -> {store.url}" for name in databases]
+        return Result(
+            host.name,
+            Status.SKIPPED,
+            details={"plan": plan},
+            summary=f"would back up {', '.join(databases)} to {store.url}",
+        )
+    store.preflight()
+    dumper = _Dumper(host, runner, store, settings)
+    outcomes = []
+    for database in databases:
+        outcome = dumper.backup(database)
+        if options.prune and outcome["status"] == "ok":
+            outcome["pruned"] = prune_database(host, store, settings, database, dry_run=False)
+        outcomes.append(outcome)
+    return _host_result(host, store, outcomes)
+
+
+def _host_result(host: Host, store: Store, outcomes: list[dict[str, Any]]) -> Result:
+    failed = [o for o in outcomes if o["status"] == "failed"]
+    done = [o for o in outcomes if o["status"] == "ok"]
+    total = sum(o["size"] for o in done)
+    summary = (
+        f"{len(done)}/{len(outcomes)} databases backed up, {format_size(total)} to {store.url}"
+    )
+    flagged = [f"{o['database']}: {flag}" for o in done for flag in o["flags"]]
+    if flagged:
+        summary += "; " + "; ".join(flagged)
+    error = "; ".join(f"{o['database']}: {o['error']}" for o in failed) or None
+    return Result(
+        host.name,
+        Status.FAILED if failed else Status.OK,
+        details={"store": store.url, "databases": outcomes},
+        summary=summary,
+        error=error,
+    )
+
+
+class _Dumper:
+    """Backs up databases of one host, finding a matching pg_dump once per server version."""
+
+    def __init__(self, host: Host, runner: Runner, store: Store, settings: BackupSettings) -> None:
+        self.host, self.runner, self.store, self.settings = host, runner, store, settings
+        self._tools: dict[int, ClientTool] = {}
+
+    def backup(self, database: str) -> dict[str, Any]:
+        bound = log.bind(task=TASK, host=self.host.name, database=database)
+        try:
+            outcome = self._backup(database)
+        except HostUnreachable:
+            raise  # the whole host is out of reach: the executor reports it as such
+        except MaintError as exc:
+            message = mask_text(str(exc))
+            bound.error("backup failed", error=message)
+            return {"database": database, "status": "failed", "error": message}
+        for flag in outcome["flags"]:
+            bound.warning("backup flagged", flag=flag)
+        bound.info("backup complete", key=outcome["key"], size=outcome["size"])
+        return outcome
+
+    def _tool(self, major: int) -> ClientTool:
+        if major not in self._tools:
+            self._tools[major] = find_client(self.host, self.runner, "pg_dump", major)
+        return self._tools[major]
+
+    def _backup(self, database: str) -> dict[str, Any]:
+        previous = catalog.complete(catalog.scan(self.store, self.host.name, database))
+        with exported_snapshot(self.host, TASK, database) as (connection, snapshot):
+            version, major = server_version(connection)
+            tool = self._tool(major)
+            started = datetime.now(UTC)
+            codec = self.settings.codec
+            key = self._free_key(database_key(self.host.name, database, started, suffix(codec)))
+            counts = _CountInBackground(connection, self.settings.exact_count_max_bytes)
+            try:
+                conninfo, env = pg.client_connection(self.host, TASK, database)
+                command = dump_command(tool, conninfo, snapshot)
+                stream = dump_into_store(self.runner, command, env, self.store, key, codec)
+            except BaseException:
+                counts.abandon(connection)
+                raise
+            tables = counts.result()
+        finished = datetime.now(UTC)
+        flags = self._sanity_flags(stream.stored.size, previous)
+        manifest = Manifest(
+            host=self.host.name, database=database, key=key.key,
+            started_at=started.isoformat(), finished_at=finished.isoformat(),
+            size=stream.stored.size, sha256=stream.stored.sha256.hexdigest(),
+            codec=self.settings.codec, server_version=version, pg_dump_version=tool.version,
+            tool_version=__version__, tables=tables, flags=flags,
+        )  # fmt: skip
+        write_manifest(self.store, key, manifest)
+        return {
+            "database": database, "status": "ok", "key": key.key, "size": manifest.size,
+            "raw_size": stream.raw_size, "sha256": manifest.sha256, "tables": len(tables),
+            "duration_s": round((finished - started).total_seconds(), 3), "flags": flags,
+        }  # fmt: skip
+
+    def _free_key(self, key: BackupKey) -> BackupKey:
+        """KEY, moved a second later while an object of that name exists (two runs in a second)."""
+        while self.store.stat(key.key) is not None or self.store.stat(key.manifest_key) is not None:
+            key = database_key(key.host, key.database, key.time + timedelta(seconds=1), key.codec)
+        return key
+
+    def _sanity_flags(self, size: int, previous: list[catalog.StoredBackup]) -> list[str]:
+        if not previous:
+            return []
+        last = previous[-1]
+        if size < last.size * self.settings.min_size_ratio:
+            return [
+                f"much smaller than the previous backup ({format_size(size)} against "
+                f"{format_size(last.size)} on {last.key.time:%Y-%m-%d %H:%M}Z)"
+            ]
+        return []
+
+
+class _CountInBackground:
+    """Counts rows on the snapshot's connection while pg_dump streams, in the same snapshot."""
+
+    def __init__(self, connection, exact_limit: int) -> None:
+        self._tables: dict[str, TableCount] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(connection, exact_limit), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, connection, exact_limit: int) -> None:
+        try:
+            self._tables = count_rows(connection, exact_limit)
+        except BaseException as exc:  # re-raised in the caller's thread by result()
+            self._error = exc
+
+    def abandon(self, connection) -> None:
+        """Stop counting: the dump failed and the snapshot is about to be released."""
+        connection.cancel_safe()
+        self._thread.join()
+
+    def result(self) -> dict[str, TableCount]:
+        self._thread.join()
+        if self._error is not None:
+            raise DumpError(f"counting rows failed: {mask_text(str(self._error))}") from self._error
+        return self._tables

@@ -1,0 +1,70 @@
+"""backup.globals: roles and tablespaces (`pg_dumpall --globals-only`) beside the dumps.
+
+Role passwords are left out (`--no-role-passwords`) when the connecting role is not a
+superuser, since reading pg_authid needs one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from maintenance import __version__, pg
+from maintenance.inventory import Host
+from maintenance.results import Result, Status
+from maintenance.runners import Runner
+from maintenance.units import format_size
+
+from .clients import find_client
+from .codecs import suffix
+from .layout import globals_key
+from .manifest import Manifest
+from .settings import BackupSettings
+from .snapshot import server_version
+from .stores import open_store
+from .transfer import dump_into_store, write_manifest
+
+TASK = "backup.globals"
+
+
+def globals_command(tool_path: str, conninfo: str, superuser: bool) -> list[str]:
+    command = [tool_path, "--globals-only", "--no-password", f"--dbname={conninfo}"]
+    return command if superuser else [*command, "--no-role-passwords"]
+
+
+def backup_globals(host: Host, runner: Runner, options: object) -> Result:
+    """Dump HOST's roles and tablespaces into the store, manifest last."""
+    settings = BackupSettings.for_host(host)
+    store = open_store(settings.store_url, settings.store_options)
+    store.preflight()
+    with pg.connect(host, TASK) as connection:
+        version, major = server_version(connection)
+        row = connection.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        dbname = connection.info.dbname
+    superuser = bool(row and row[0])
+    tool = find_client(host, runner, "pg_dumpall", major)
+    conninfo, env = pg.client_connection(host, TASK, dbname)
+    started = datetime.now(UTC)
+    key = globals_key(host.name, started, suffix(settings.codec))
+    command = globals_command(tool.path, conninfo, superuser)
+    stream = dump_into_store(runner, command, env, store, key, settings.codec)
+    manifest = Manifest(
+        host=host.name, database=key.database, key=key.key, started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(), size=stream.stored.size,
+        sha256=stream.stored.sha256.hexdigest(), codec=settings.codec, server_version=version,
+        pg_dump_version=tool.version, tool_version=__version__, kind="globals",
+        flags=[] if superuser else ["role passwords omitted: not a superuser"],
+    )  # fmt: skip
+    write_manifest(store, key, manifest)
+    return Result(
+        host.name,
+        Status.OK,
+        details={
+            "key": key.key,
+            "size": manifest.size,
+            "sha256": manifest.sha256,
+            "flags": manifest.flags,
+        },
+        summary=f"globals {format_size(manifest.size)} -> {store.url}/{key.key}",
+    )

@@ -1,0 +1,80 @@
+"""Object keys of backups: `<host>/<database>/<YYYYmmddTHHMMSSZ>.dump[.<codec>]` plus
+`<same>.manifest.json`, and `<host>/_globals/<stamp>.sql[.<codec>]` for roles and tablespaces.
+
+Host and database names are percent-encoded so a '/' or a space in a name cannot change the
+key's shape. Keys that do not parse are someone else's and are left alone by every caller.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote, unquote
+
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+MANIFEST_SUFFIX = ".manifest.json"
+VERIFY_SUFFIX = ".verify.json"
+GLOBALS = "_globals"
+_DATA = re.compile(
+    r"^(?P<host>[^/]+)/(?P<database>[^/]+)/(?P<stamp>\d{8}T\d{6}Z)"
+    r"\.(?P<kind>dump|sql)(?:\.(?P<codec>[a-z0-9]+))?$"
+)
+
+
+@dataclass(frozen=True)
+class BackupKey:
+    """The parts of a data object's key."""
+
+    host: str
+    database: str
+    time: datetime
+    kind: str  # "dump" (pg_dump custom format) or "sql" (pg_dumpall --globals-only)
+    codec: str | None
+
+    @property
+    def key(self) -> str:
+        name = f"{self.time.strftime(STAMP_FORMAT)}.{self.kind}"
+        if self.codec:
+            name += f".{self.codec}"
+        return f"{quote(self.host, safe='')}/{quote(self.database, safe='')}/{name}"
+
+    @property
+    def manifest_key(self) -> str:
+        return self.key + MANIFEST_SUFFIX
+
+    @property
+    def verify_key(self) -> str:
+        return self.key + VERIFY_SUFFIX
+
+    @property
+    def is_globals(self) -> bool:
+        return self.kind == "sql"
+
+
+def database_key(host: str, database: str, started: datetime, codec: str | None) -> BackupKey:
+    return BackupKey(host, database, started.astimezone(UTC).replace(microsecond=0), "dump", codec)
+
+
+def globals_key(host: str, started: datetime, codec: str | None) -> BackupKey:
+    return BackupKey(host, GLOBALS, started.astimezone(UTC).replace(microsecond=0), "sql", codec)
+
+
+def parse_key(key: str) -> BackupKey | None:
+    """The parts of a data object's KEY, or None for anything else (manifests included)."""
+    match = _DATA.match(key)
+    if not match:
+        return None
+    try:
+        stamp = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return BackupKey(
+        unquote(match["host"]), unquote(match["database"]), stamp, match["kind"], match["codec"]
+    )
+
+
+def host_prefix(host: str, database: str | None = None) -> str:
+    """The listing prefix of a host's (or one database's) backups."""
+    prefix = quote(host, safe="") + "/"
+    return prefix + quote(database, safe="") + "/" if database is not None else prefix

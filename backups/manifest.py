@@ -1,0 +1,64 @@
+"""The manifest written beside each backup, last: its presence is what makes a backup complete.
+
+It records what a restore needs to check the data against: size and sha256 of the stored
+bytes, and row counts per table taken from the same snapshot as the dump.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from maintenance.errors import MaintError
+
+FORMAT = 1
+
+
+class ManifestError(MaintError):
+    """A manifest that cannot be read or lacks what it must record."""
+
+
+@dataclass(frozen=True)
+class TableCount:
+    rows: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class Manifest:
+    host: str
+    database: str
+    key: str
+    started_at: str
+    finished_at: str
+    size: int
+    sha256: str
+    codec: str
+    server_version: str
+    pg_dump_version: str
+    tool_version: str
+    tables: dict[str, TableCount] = field(default_factory=dict)
+    kind: str = "database"  # or "globals"
+    flags: list[str] = field(default_factory=list)
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> Manifest:
+        """Parse a manifest. Raise ManifestError naming WHERE if it is not one we can use."""
+        try:
+            raw: dict[str, Any] = json.loads(data)
+            if raw.get("format") != FORMAT:
+                raise ManifestError(f"{where}: unsupported manifest format {raw.get('format')!r}")
+            raw["tables"] = {
+                name: TableCount(int(count["rows"]), bool(count["exact"]))
+                for name, count in raw.get("tables", {}).items()
+            }
+            return cls(**raw)
+        except ManifestError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ManifestError(f"{where}: not a valid manifest: {exc}") from None

@@ -1,0 +1,80 @@
+"""The byte path of a backup: raw bytes -> counted -> compressed -> hashed and counted -> store.
+
+Each stage writes straight into the next in the chunks the runner hands over, so memory stays
+flat whatever the dump size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from typing import TextIO
+
+from maintenance.units import format_size
+
+from .codecs import Writer, compressing_writer
+
+
+class DigestWriter:
+    """Hashes and counts the bytes passing to SINK: the figures the manifest records."""
+
+    def __init__(self, sink: Writer) -> None:
+        self._sink = sink
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        self._sink.write(data)
+        return len(data)
+
+
+class Progress:
+    """A progress line (bytes, rate) on a terminal, at most once a second; silent otherwise."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty()
+        self.started = self.last = time.monotonic()
+        self.done = 0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.monotonic()
+        if self.enabled and now - self.last >= 1.0:
+            self.last = now
+            self.stream.write(f"\r{self.label}: {format_size(self.done)} at {self.rate()}   ")
+            self.stream.flush()
+
+    def rate(self) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return f"{format_size(self.done / elapsed)}/s"
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write(f"\r{self.label}: {format_size(self.done)} at {self.rate()}, done\n")
+            self.stream.flush()
+
+
+class BackupStream:
+    """The writer handed to the runner: compresses into SINK, hashing the stored bytes."""
+
+    def __init__(self, codec: str, sink: Writer, progress: Progress) -> None:
+        self.stored = DigestWriter(sink)
+        self.raw_size = 0
+        self._compressor = compressing_writer(codec, self.stored)
+        self._progress = progress
+
+    def write(self, data: bytes) -> int:
+        self.raw_size += len(data)
+        self._compressor.write(data)
+        self._progress.advance(len(data))
+        return len(data)
+
+    def finish(self) -> None:
+        """Flush the compressor's tail into the store; the digest is final afterwards."""
+        self._compressor.close()
+        self._progress.finish()

@@ -1,0 +1,192 @@
+"""restore.db: the guarded real restore, for the day a backup is needed.
+
+Order of safety: the plan is shown (and, with --dry-run, nothing else happens); a non-empty
+target database is refused without --force; a person confirms on a terminal unless --yes;
+the checksum is checked before anything is written; counts are compared afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from maintenance import pg
+from maintenance.errors import ConfigError, MaintError
+from maintenance.inventory import Host, Inventory
+from maintenance.results import Result, Status
+from maintenance.runners import Runner
+from maintenance.secrets import mask_text
+
+from .checks import DEFAULT_TOLERANCE, compare_counts
+from .clients import find_client
+from .fetch import fetch_to_host, remote_path
+from .layout import BackupKey, parse_key
+from .manifest import Manifest
+from .restore_tool import restore_command, restore_tool
+from .settings import BackupSettings, restore_tmp_dir
+from .stores import Store, open_store
+
+TASK = "restore.db"
+
+_USER_TABLES = """
+SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%%'
+"""
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    backup: str
+    target: str
+    database: str
+    store: str | None = None
+    force: bool = False
+    dry_run: bool = False
+    yes: bool = False
+    jobs: int = 2
+    inventory: Inventory | None = None
+
+
+def _key(options: RestoreOptions) -> BackupKey:
+    key = parse_key(options.backup)
+    if key is None:
+        raise ConfigError(f"--backup {options.backup!r} is not a backup key (see backup.list)")
+    return key
+
+
+def _store(target: Host, options: RestoreOptions) -> Store:
+    """--store, else the store of the host the backup came from, else the target's."""
+    if options.store:
+        return open_store(options.store)
+    hosts = options.inventory.hosts if options.inventory else {}
+    owner = hosts.get(_key(options).host, target)
+    settings = BackupSettings.for_host(owner)
+    return open_store(settings.store_url, settings.store_options)
+
+
+def validate_restore(target: Host, options: RestoreOptions) -> None:
+    if target.name != options.target:
+        raise ConfigError(f"--target {options.target!r} must name one host, not a group")
+    _key(options)
+    pg.host_dsn(target)
+    _store(target, options)
+    if not (options.yes or options.dry_run or sys.stdin.isatty()):
+        raise ConfigError("not on a terminal: pass --yes to restore without confirmation")
+
+
+def database_state(target: Host, database: str) -> str:
+    """'absent', 'empty' or 'N objects' for DATABASE on TARGET."""
+    with pg.connect(target, TASK) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+        if exists.fetchone() is None:
+            return "absent"
+    with pg.connect(target, TASK, dbname=database) as connection:
+        count = connection.execute(_USER_TABLES).fetchone()[0]
+    return "empty" if count == 0 else f"{count} objects"
+
+
+def restore_target_host(target: Host, runner: Runner, options: RestoreOptions) -> Result:
+    key = _key(options)
+    store = _store(target, options)
+    manifest = Manifest.from_json(store.get_bytes(key.manifest_key), key.manifest_key)
+    state = "n/a" if key.is_globals else database_state(target, options.database)
+    if state not in ("absent", "empty", "n/a") and not options.force:
+        raise MaintError(
+            f"database {options.database!r} on {target.name} is not empty ({state}); "
+            "refusing to restore over it without --force"
+        )
+    plan = _plan(key, manifest, target, options, state, store)
+    if options.dry_run:
+        return Result(
+            target.name, Status.SKIPPED, details={"plan": plan}, summary="would " + "; ".join(plan)
+        )
+    _confirm(plan, options)
+    path = remote_path(restore_tmp_dir(target), key)
+    fetch_to_host(store, key, manifest, runner, path)
+    try:
+        if key.is_globals:
+            return _replay_globals(target, runner, path, plan)
+        if state == "absent":
+            with pg.connect(target, TASK) as connection:
+                connection.execute(
+                    sql.SQL("CREATE DATABASE {}").format(sql.Identifier(options.database))
+                )
+        return _restore_database(target, runner, manifest, options, path, state, plan)
+    finally:
+        runner.run(["rm", "-f", path])
+
+
+def _plan(key, manifest, target, options, state, store) -> list[str]:
+    what = "roles and tablespaces" if key.is_globals else f"database {options.database!r}"
+    steps = [f"check {key.key} ({manifest.size} bytes) against its sha256 from {store.url}"]
+    if state == "absent":
+        steps.append(f"create database {options.database!r} on {target.name}")
+    elif state not in ("empty", "n/a"):
+        steps.append(
+            f"drop and recreate the objects of {options.database!r} ({state}) on {target.name}"
+        )
+    steps.append(
+        f"restore {what} on {target.name} from {manifest.host}/{manifest.database}"
+        f" taken {manifest.started_at}"
+    )
+    if not key.is_globals:
+        steps.append(f"compare row counts of {len(manifest.tables)} tables with the manifest")
+    return steps
+
+
+def _confirm(plan: list[str], options: RestoreOptions) -> None:
+    if options.yes:
+        return
+    sys.stderr.write("Plan:\n" + "".join(f"  - {step}\n" for step in plan))
+    sys.stderr.write(f"Type the database name ({options.database}) to go ahead: ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip() != options.database:
+        raise MaintError("not confirmed; nothing was changed")
+
+
+def _restore_database(target, runner, manifest, options, path, state, plan) -> Result:
+    tool = restore_tool(target, runner, manifest, TASK)
+    conninfo, env = pg.client_connection(target, TASK, options.database)
+    clean = state not in ("absent", "empty")
+    result = runner.run(restore_command(tool, conninfo, path, options.jobs, clean=clean), env=env)
+    if result.exit_code != 0:
+        raise MaintError(
+            f"pg_restore exited with status {result.exit_code}: "
+            f"{mask_text(result.stderr.strip())[-2000:]}"
+        )
+    with pg.connect(target, TASK, dbname=options.database) as connection:
+        counts = compare_counts(connection, manifest.tables, DEFAULT_TOLERANCE)
+    bad = [count.reason() for count in counts if not count.ok]
+    details: dict[str, Any] = {"plan": plan, "counts": [count.__dict__ for count in counts]}
+    if bad:
+        return Result(target.name, Status.FAILED, details=details, error="; ".join(bad))
+    return Result(
+        target.name,
+        Status.CHANGED,
+        details=details,
+        summary=f"restored {options.database} ({len(counts)} tables, counts match)",
+    )
+
+
+def _replay_globals(target: Host, runner: Runner, path: str, plan: list[str]) -> Result:
+    """Replay roles and tablespaces with psql; roles that already exist are reported, not fatal."""
+    with pg.connect(target, TASK) as connection:
+        major = connection.info.server_version // 10000
+        dbname = connection.info.dbname
+    psql = find_client(target, runner, "psql", major)
+    conninfo, env = pg.client_connection(target, TASK, dbname)
+    result = runner.run(
+        [psql.path, "-X", "-q", "--no-password", "-f", path, f"--dbname={conninfo}"], env=env
+    )
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    details = {"plan": plan, "errors": [mask_text(line) for line in errors]}
+    return Result(
+        target.name,
+        Status.CHANGED,
+        details=details,
+        summary=f"globals replayed, {len(errors)} statements reported errors",
+    )

@@ -1,0 +1,32 @@
+"""pg_restore: the matching client on the target host and its command line."""
+
+from __future__ import annotations
+
+from maintenance import pg
+from maintenance.inventory import Host
+from maintenance.runners import Runner
+
+from .clients import ClientTool, find_client
+from .manifest import Manifest
+from .snapshot import server_version
+
+
+def restore_tool(target: Host, runner: Runner, manifest: Manifest, task: str) -> ClientTool:
+    """A pg_restore at least as new as both the target server and the dump's pg_dump.
+
+    An older pg_restore cannot read a newer archive format, whatever the server's version.
+    """
+    with pg.connect(target, task) as connection:
+        _, target_major = server_version(connection)
+    dump_major = int(manifest.pg_dump_version.split(".")[0])
+    return find_client(target, runner, "pg_restore", max(target_major, dump_major))
+
+
+def restore_command(
+    tool: ClientTool, conninfo: str, path: str, jobs: int, *, clean: bool = False
+) -> list[str]:
+    """pg_restore of a custom-format file, in parallel, stopping at the first error."""
+    command = [tool.path, "--no-owner", "--no-acl", "--exit-on-error", f"--jobs={max(1, jobs)}"]
+    if clean:
+        command += ["--clean", "--if-exists"]
+    return [*command, "--no-password", f"--dbname={conninfo}", path]

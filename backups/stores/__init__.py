@@ -1,0 +1,5 @@
+"""Where backups are kept: one interface over a local directory, S3 and Google Cloud Storage."""
+
+from .base import ObjectInfo, ObjectNotFound, Store, StoreError, Upload, open_store
+
+__all__ = ["ObjectInfo", "ObjectNotFound", "Store", "StoreError", "Upload", "open_store"]

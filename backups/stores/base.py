@@ -1,0 +1,359 @@
+"""The store interface: where backups live, whatever the backend (local directory, S3, GCS).
+
+Backends implement a handful of primitives (streaming write, streaming read, list, stat,
+delete); key layout, manifests and retention live above them. A write is invisible until it
+is committed, and an aborted or failed write leaves nothing behind, so a crash mid-dump never
+looks like a backup.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import structlog
+
+from maintenance.errors import ConfigError, MaintError
+from maintenance.secrets import mask_text
+from maintenance.units import format_size, parse_size
+
+log = structlog.get_logger()
+
+# Scheme -> module holding the backend class; modules import their SDK only when used.
+_BACKENDS = {
+    "file": "backups.stores.local",
+    "s3": "backups.stores.s3",
+    "gs": "backups.stores.gcs",
+}
+
+# Store options under a host's `backup` var and the schemes that use them. Other keys of
+# that mapping (retention, codec, ...) belong to other parts of the product.
+STORE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "endpoint_url": ("s3",),
+    "region": ("s3",),
+    "sse": ("s3",),
+    "sse_kms_key_id": ("s3",),
+    "kms_key_name": ("gs",),
+    "project": ("gs",),
+    "storage_class": ("s3", "gs"),
+    "part_size": ("s3", "gs"),
+    "max_attempts": ("s3",),
+}
+
+PROBE_PREFIX = ".maint-preflight-"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+
+
+class StoreError(MaintError):
+    """A store could not be reached, read or written; the message never holds a credential."""
+
+
+class ObjectNotFound(StoreError):
+    """The object asked for does not exist in the store."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object: key relative to the store's root, size in bytes, UTC mtime."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+class Upload(ABC):
+    """A streaming write of one object. Nothing is visible under `key` until commit().
+
+    Used as a context manager, a clean exit commits and an exception aborts (and is
+    re-raised). A write or commit that fails aborts by itself, so the caller never has to
+    clean up after an error. Subclasses implement `_write`, `_commit` and `_abort`.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.bytes_written = 0
+        self.info: ObjectInfo | None = None
+        self._state = "open"
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Append DATA to the object; return its length. Raise StoreError if the store fails."""
+        self._require_open("write to")
+        try:
+            self._write(data)
+        except BaseException as exc:
+            self._abort_after(exc)
+            raise
+        size = len(data) if not isinstance(data, memoryview) else data.nbytes
+        self.bytes_written += size
+        return size
+
+    def commit(self) -> ObjectInfo:
+        """Complete the object and return its info. Raise StoreError (after aborting) on failure,
+        or if the store then holds a different number of bytes than were written."""
+        self._require_open("commit")
+        try:
+            info = self._commit()
+        except BaseException as exc:
+            self._abort_after(exc)
+            raise
+        self._state = "committed"
+        self.info = info
+        if info.size != self.bytes_written:
+            # The object exists but is not what was sent: say so rather than trust it.
+            raise StoreError(
+                f"{self.key!r} was written with {self.bytes_written} bytes "
+                f"but the store holds {info.size}"
+            )
+        return info
+
+    def abort(self) -> None:
+        """Drop the upload so that nothing of it remains; a no-op once committed or aborted.
+
+        Raise StoreError if the backend could not clean up (e.g. the store is unreachable).
+        """
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._abort()
+
+    @property
+    def closed(self) -> bool:
+        return self._state != "open"
+
+    def __enter__(self) -> Upload:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.commit()
+        elif not self.closed:
+            self._abort_after(exc)
+
+    def _require_open(self, action: str) -> None:
+        if self._state != "open":
+            raise StoreError(f"cannot {action} {self.key!r}: the upload was {self._state}")
+
+    def _abort_after(self, error: BaseException) -> None:
+        """Abort because of ERROR; a failing cleanup is noted on ERROR, never raised over it."""
+        try:
+            self.abort()
+        except Exception as cleanup:
+            message = mask_text(str(cleanup))
+            log.warning("store upload cleanup failed", key=self.key, error=message)
+            error.add_note(f"cleaning up the unfinished upload also failed: {message}")
+
+    @abstractmethod
+    def _write(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> ObjectInfo: ...
+
+    @abstractmethod
+    def _abort(self) -> None: ...
+
+
+class Store(ABC):
+    """A place for backup objects, addressed by '/'-separated keys under a root or prefix."""
+
+    url: str  # for display; never contains a secret
+
+    @abstractmethod
+    def open_write(self, key: str) -> Upload:
+        """Start a streaming write of KEY; see Upload for the commit/abort contract."""
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """Return a streaming reader of KEY. Raise ObjectNotFound if there is no such object."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Yield every object whose key starts with PREFIX (recursively), in key order."""
+
+    @abstractmethod
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Return KEY's info, or None if there is no such object."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete KEY; a missing key is not an error."""
+
+    def preflight(self) -> None:
+        """Check, quickly, that the store is reachable and writable by writing and deleting a
+        tiny probe object. Raise StoreError saying what is wrong."""
+        key = PROBE_PREFIX + secrets.token_hex(8)
+        self.put_bytes(key, b"maint preflight probe\n")
+        self.delete(key)
+
+    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+        """Store DATA under KEY in one go (manifests, small files) and return its info."""
+        with self.open_write(key) as upload:
+            upload.write(data)
+        assert upload.info is not None
+        return upload.info
+
+    def get_bytes(self, key: str) -> bytes:
+        """Return the whole content of KEY. Raise ObjectNotFound if it does not exist."""
+        with self.open_read(key) as reader:
+            return reader.read()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+
+def check_key(key: str, what: str = "key") -> str:
+    """Return KEY if it is a safe relative key: no empty, '.' or '..' segment, no leading '/'.
+
+    Raise ConfigError otherwise (keys are built from host and database names in the
+    inventory, and must never reach outside the store's root or prefix).
+    """
+    if not isinstance(key, str) or not key:
+        raise ConfigError(f"invalid store {what} {key!r}: it must be a non-empty string")
+    _check_segments(key, key.split("/"), what)
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Return PREFIX if it is a safe key prefix ('' and a trailing '/' are allowed)."""
+    if prefix:
+        segments = prefix.split("/")
+        _check_segments(prefix, segments[:-1] if segments[-1] == "" else segments, "prefix")
+    return prefix
+
+
+def _check_segments(text: str, segments: list[str], what: str) -> None:
+    for segment in segments:
+        if segment in ("", ".", "..") or "\\" in segment or "\0" in segment:
+            raise ConfigError(
+                f"invalid store {what} {text!r}: use '/'-separated names without empty, "
+                "'.' or '..' parts, backslashes or a leading '/'"
+            )
+
+
+class StoreOptions:
+    """The store options of a host's `backup` vars, read and checked once for one store URL.
+
+    Readers collect problems instead of raising at the first one; `check()` raises a single
+    ConfigError listing them all.
+    """
+
+    def __init__(self, url: str, scheme: str, options: Mapping[str, Any] | None) -> None:
+        self.url = url
+        self.problems: list[str] = []
+        self._values = {
+            name: value
+            for name, value in (options or {}).items()
+            if name in STORE_OPTIONS and value is not None
+        }
+        for name in sorted(self._values):
+            if scheme not in STORE_OPTIONS[name]:
+                users = " and ".join(f"{other}://" for other in STORE_OPTIONS[name])
+                self.problems.append(f"option '{name}' applies to {users} stores only")
+
+    def text(self, name: str, choices: Collection[str] | None = None) -> str | None:
+        """The option as a non-empty string (one of CHOICES if given), or None if unset."""
+        value = self._values.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problems.append(f"option '{name}' must be a non-empty string, got {value!r}")
+            return None
+        if choices is not None and value not in choices:
+            self.problems.append(
+                f"option '{name}' must be one of {', '.join(sorted(choices))}, got {value!r}"
+            )
+            return None
+        return value.strip()
+
+    def size(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        """The option as a size in bytes ('16MiB'), within MINIMUM..MAXIMUM; DEFAULT if unset."""
+        value = self._values.get(name)
+        if value is None:
+            return default
+        try:
+            size = parse_size(value, f"option '{name}'")
+        except ConfigError as exc:
+            self.problems.append(str(exc))
+            return default
+        if not minimum <= size <= maximum:
+            self.problems.append(
+                f"option '{name}' must be between {format_size(minimum)} and "
+                f"{format_size(maximum)}, got {value!r}"
+            )
+            return default
+        return size
+
+    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
+        """The option as an integer within MINIMUM..MAXIMUM; DEFAULT if unset."""
+        value = self._values.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.problems.append(
+                f"option '{name}' must be a whole number from {minimum} to {maximum}, got {value!r}"
+            )
+            return default
+        return value
+
+    def check(self) -> None:
+        """Raise one ConfigError listing every problem found so far, if there is any."""
+        if self.problems:
+            raise ConfigError(f"backup store {mask_text(self.url)}: " + "; ".join(self.problems))
+
+
+def split_bucket_url(url: str, options: StoreOptions) -> tuple[str, str]:
+    """Split 'SCHEME://bucket/some/prefix' into ('bucket', 'some/prefix/').
+
+    The prefix comes back with a trailing '/' (or empty), so that a store never sees keys of
+    a sibling prefix such as 'some/prefix-old/'. Problems go to OPTIONS.
+    """
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        options.problems.append("credentials do not belong in the store URL")
+    if parts.query or parts.fragment:
+        options.problems.append("the store URL takes no '?query' or '#fragment'")
+    bucket = parts.netloc.rpartition("@")[2]  # as written: .hostname would lowercase it
+    if not _BUCKET.fullmatch(bucket):
+        options.problems.append(
+            f"bucket name {bucket!r} is not valid (lowercase letters, digits, '-', '_', '.')"
+        )
+    prefix = parts.path.strip("/")
+    if prefix:
+        try:
+            check_prefix(prefix)
+        except ConfigError as exc:
+            options.problems.append(str(exc))
+        prefix += "/"
+    return bucket, prefix
+
+
+def open_store(url: str, options: Mapping[str, Any] | None = None) -> Store:
+    """Return the store for URL: file:///path or a plain path, s3://bucket/prefix or
+    gs://bucket/prefix. OPTIONS is the host's `backup` vars mapping; only store options
+    are read from it.
+
+    Nothing is contacted here (see Store.preflight). Raise ConfigError for an unknown scheme,
+    a malformed URL or bad options.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(f"backup store must be a URL or a path, got {url!r}")
+    url = url.strip()
+    scheme = urlsplit(url).scheme.lower() if "://" in url else "file"
+    if scheme not in _BACKENDS:
+        known = ", ".join(f"{name}://" for name in _BACKENDS)
+        raise ConfigError(
+            f"unknown backup store scheme {scheme!r} in {mask_text(url)}: use one of {known} "
+            "or a plain directory path"
+        )
+    module = importlib.import_module(_BACKENDS[scheme])
+    return module.from_url(url, StoreOptions(url, scheme, options))

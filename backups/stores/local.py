@@ -1,0 +1,182 @@
+"""A store in a local directory (file:///path or a plain path): the embedded default.
+
+Directories are created 0700 and files 0600, since dumps hold every row of a database. A
+write goes to a hidden temporary file next to its target and is renamed into place only
+once complete and fsynced, so a crash never leaves a file at the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from .base import (
+    ObjectInfo,
+    ObjectNotFound,
+    Store,
+    StoreError,
+    StoreOptions,
+    Upload,
+    check_key,
+    check_prefix,
+)
+
+# Temporary files of unfinished writes: '.<name>.partial-<random>'.
+_PARTIAL = re.compile(r"\..+\.partial-[A-Za-z0-9_]+")
+
+
+def from_url(url: str, options: StoreOptions) -> LocalStore:
+    """The LocalStore for 'file:///path' or a plain (possibly relative or '~') path."""
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            options.problems.append("use file:///absolute/path (no host, query or fragment)")
+        path = Path(unquote(parts.path))
+    else:
+        path = Path(url).expanduser()
+    options.check()
+    return LocalStore(path.absolute())
+
+
+class LocalStore(Store):
+    """Objects as files under ROOT; the root is created (0700) on first write."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+        self.url = self.root.as_uri()
+
+    def open_write(self, key: str) -> Upload:
+        path = self._path(key)
+        try:
+            _make_dirs(path.parent)
+            fd, partial = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+        except OSError as exc:
+            raise _error(f"cannot write {key!r}", exc) from exc
+        return _LocalUpload(key, path, Path(partial), os.fdopen(fd, "wb"))
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return path.open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ObjectNotFound(f"no object {key!r} in {self.url}") from exc
+        except OSError as exc:
+            raise _error(f"cannot read {key!r}", exc) from exc
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        # Walk only the deepest directory the prefix names; the rest of the tree cannot match.
+        start = self.root.joinpath(*prefix.split("/")[:-1])
+        found = []
+        for directory, subdirectories, files in os.walk(start, onerror=self._walk_error):
+            subdirectories.sort()
+            for name in files:
+                if _PARTIAL.fullmatch(name):
+                    continue
+                path = Path(directory, name)
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix) and (info := self._info(key, path)) is not None:
+                    found.append(info)
+        yield from sorted(found, key=lambda info: info.key)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        return self._info(key, self._path(key))
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except IsADirectoryError:
+            return
+        except OSError as exc:
+            raise _error(f"cannot delete {key!r}", exc) from exc
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        return self.root.joinpath(*key.split("/"))
+
+    def _info(self, key: str, path: Path) -> ObjectInfo | None:
+        try:
+            status = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _error(f"cannot stat {key!r}", exc) from exc
+        if not path.is_file():
+            return None
+        modified = datetime.fromtimestamp(status.st_mtime, UTC)
+        return ObjectInfo(key=key, size=status.st_size, modified=modified)
+
+    def _walk_error(self, exc: OSError) -> None:
+        if not isinstance(exc, FileNotFoundError):
+            raise _error("cannot list", exc) from exc
+
+
+class _LocalUpload(Upload):
+    """Writes into the temporary file; commit fsyncs it and renames it over the target."""
+
+    def __init__(self, key: str, path: Path, partial: Path, file: BinaryIO) -> None:
+        super().__init__(key)
+        self._path = path
+        self._partial = partial
+        self._file = file
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise _error(f"cannot write {self.key!r}", exc) from exc
+
+    def _commit(self) -> ObjectInfo:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._partial, self._path)
+            _fsync_directory(self._path.parent)
+            status = self._path.stat()
+        except OSError as exc:
+            raise _error(f"cannot complete {self.key!r}", exc) from exc
+        return ObjectInfo(self.key, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))
+
+    def _abort(self) -> None:
+        try:
+            self._file.close()
+        finally:
+            try:
+                self._partial.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _error(f"cannot remove the unfinished {self.key!r}", exc) from exc
+
+
+def _make_dirs(directory: Path) -> None:
+    """Create DIRECTORY and its missing parents with mode 0700."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in DIRECTORY durable: the new entry survives a crash."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _error(action: str, exc: OSError) -> StoreError:
+    """A StoreError for a failed file operation, naming the path and the system's reason."""
+    where = f" at {exc.filename}" if exc.filename else ""
+    return StoreError(f"local store: {action}{where}: {exc.strerror or exc}")

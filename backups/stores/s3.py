@@ -1,0 +1,422 @@
+"""A store in an S3 bucket or an S3-compatible service (s3://bucket/prefix), through boto3.
+
+Uploads use explicit multipart with at most two part buffers alive: one filling, one in
+flight on a single worker thread, so memory stays near 2 x part_size whatever the dump size
+(boto3's upload_fileobj fed from a pipe was measured holding twice the dump). Objects smaller
+than one part go up in a single PutObject. Every request, UploadPart and
+CompleteMultipartUpload included, is retried by botocore's 'standard' retry mode on 5xx,
+throttling, timeouts and dropped connections; a write that still fails aborts its multipart
+upload so neither a partial object nor a dangling upload remains.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import secrets
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from maintenance.secrets import mask_text
+
+from .base import (
+    PROBE_PREFIX,
+    ObjectInfo,
+    ObjectNotFound,
+    Store,
+    StoreError,
+    StoreOptions,
+    Upload,
+    check_key,
+    check_prefix,
+    split_bucket_url,
+)
+
+MIB = 1024 * 1024
+DEFAULT_PART_SIZE = 16 * MIB
+MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
+MAX_PART_SIZE = 5 * 1024 * MIB
+MAX_PARTS = 10_000
+DEFAULT_MAX_ATTEMPTS = 5
+SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
+# Errors S3 answers when the credentials are missing, wrong or not allowed.
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def from_url(url: str, options: StoreOptions) -> S3Store:
+    """The S3Store for 's3://bucket/prefix' with the s3 options of the host's `backup` vars."""
+    bucket, prefix = split_bucket_url(url, options)
+    endpoint_url = options.text("endpoint_url")
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            options.problems.append(
+                f"option 'endpoint_url' must be an http(s) URL, got {endpoint_url!r}"
+            )
+        if parts.username is not None or parts.password is not None:
+            options.problems.append("option 'endpoint_url' must not hold credentials")
+    sse = options.text("sse", SSE_MODES)
+    sse_kms_key_id = options.text("sse_kms_key_id")
+    if sse_kms_key_id is not None and sse not in ("aws:kms", "aws:kms:dsse"):
+        options.problems.append("option 'sse_kms_key_id' needs sse: aws:kms (or aws:kms:dsse)")
+    store = S3Store(
+        bucket,
+        prefix,
+        endpoint_url=endpoint_url,
+        region=options.text("region"),
+        storage_class=options.text("storage_class", _storage_classes()),
+        sse=sse,
+        sse_kms_key_id=sse_kms_key_id,
+        part_size=options.size("part_size", DEFAULT_PART_SIZE, MIN_PART_SIZE, MAX_PART_SIZE),
+        max_attempts=options.integer("max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 20),
+    )
+    options.check()
+    return store
+
+
+@functools.cache
+def _storage_classes() -> frozenset[str]:
+    """The storage classes S3 accepts, from botocore's own service model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("s3")
+    return frozenset(model.shape_for("StorageClass").enum)
+
+
+class S3Store(Store):
+    """Objects under PREFIX ('' or ending in '/') in BUCKET; clients are made on first use."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        storage_class: str | None = None,
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url = f"s3://{bucket}/{prefix}"
+        self.part_size = part_size
+        self.max_attempts = max_attempts
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._upload_args = {
+            name: value
+            for name, value in (
+                ("StorageClass", storage_class),
+                ("ServerSideEncryption", sse),
+                ("SSEKMSKeyId", sse_kms_key_id),
+            )
+            if value is not None
+        }
+        self._clients: dict[bool, Any] = {}
+        self._lock = threading.Lock()
+
+    def open_write(self, key: str) -> Upload:
+        return _S3Upload(self, key)
+
+    def open_read(self, key: str) -> BinaryIO:
+        return io.BufferedReader(_S3Reader(self, key), buffer_size=MIB)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        pages = self.client().get_paginator("list_objects_v2")
+        try:
+            for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", ()):
+                    key = item["Key"][len(self.prefix) :]
+                    if key and not key.endswith("/"):  # skip console 'folder' markers
+                        yield ObjectInfo(key, item["Size"], item["LastModified"].astimezone(UTC))
+        except Exception as exc:
+            raise self.error("list", prefix or "", exc) from exc
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            head = self.client().head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except Exception as exc:
+            if _error_code(exc) in _MISSING:
+                return None
+            raise self.error("stat", key, exc) from exc
+        return ObjectInfo(key, head["ContentLength"], head["LastModified"].astimezone(UTC))
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client().delete_object(Bucket=self.bucket, Key=self.object_key(key))
+        except Exception as exc:
+            raise self.error("delete", key, exc) from exc
+
+    def preflight(self) -> None:
+        """Write and delete a probe object with short timeouts and a single retry."""
+        key = PROBE_PREFIX + secrets.token_hex(8)
+        client = self.client(fast=True)
+        try:
+            client.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=b"probe\n")
+            client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+        except Exception as exc:
+            raise self.error("write a probe object", key, exc) from exc
+
+    def object_key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def client(self, *, fast: bool = False) -> Any:
+        """The boto3 S3 client; FAST gives short timeouts and one retry, for preflight.
+
+        Without an endpoint_url option boto3 itself honours AWS_ENDPOINT_URL(_S3); credentials
+        come from boto3's usual chain (environment, profile, instance role).
+        """
+        with self._lock:
+            if fast not in self._clients:
+                self._clients[fast] = self._make_client(fast)
+            return self._clients[fast]
+
+    def _make_client(self, fast: bool) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            region_name=self._region,
+            connect_timeout=2 if fast else 10,
+            read_timeout=5 if fast else 60,
+            retries={"mode": "standard", "total_max_attempts": 2 if fast else self.max_attempts},
+            max_pool_connections=4,
+        )
+        try:
+            return boto3.session.Session().client(
+                "s3", endpoint_url=self._endpoint_url, config=config
+            )
+        except Exception as exc:
+            raise self.error("set up the client", "", exc) from exc
+
+    def error(self, action: str, key: str, exc: BaseException) -> StoreError:
+        """A StoreError for a failed ACTION on KEY, saying why in words and without secrets."""
+        if isinstance(exc, StoreError):
+            return exc
+        target = f" {key!r}" if key else ""
+        return StoreError(mask_text(f"{self.url}: cannot {action}{target}: {_reason(self, exc)}"))
+
+
+def _reason(store: S3Store, exc: BaseException) -> str:
+    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return (
+            "no usable AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE, or run with an instance role)"
+        )
+    if isinstance(exc, ClientError):
+        code = _error_code(exc)
+        if code == "NoSuchBucket":
+            return f"bucket {store.bucket!r} does not exist"
+        if code in _DENIED or code == "403":
+            return f"access denied ({code}); check the credentials and the bucket policy"
+        message = exc.response.get("Error", {}).get("Message") or "no message"
+        return f"{code}: {message}"
+    return str(exc) or type(exc).__name__
+
+
+def _error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+class _S3Upload(Upload):
+    """One object: a single PutObject when it fits in a part, else a multipart upload."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        super().__init__(key)
+        self._store = store
+        self._object_key = store.object_key(key)
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._in_flight: Future[dict[str, Any]] | None = None
+        self._worker: ThreadPoolExecutor | None = None
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        part_size = self._store.part_size
+        while view:
+            room = part_size - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
+            if len(self._buffer) == part_size:
+                self._send_part()
+
+    def _commit(self) -> ObjectInfo:
+        client = self._store.client()
+        try:
+            if self._upload_id is None:
+                client.put_object(
+                    Bucket=self._store.bucket,
+                    Key=self._object_key,
+                    Body=self._buffer,
+                    **self._store._upload_args,
+                )
+            else:
+                if self._buffer:
+                    self._send_part()
+                self._wait_for_part()
+                client.complete_multipart_upload(
+                    Bucket=self._store.bucket,
+                    Key=self._object_key,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+                self._stop_worker()
+        except Exception as exc:
+            raise self._store.error("upload", self.key, exc) from exc
+        self._buffer = bytearray()
+        info = self._store.stat(self.key)
+        if info is None:
+            raise StoreError(f"{self._store.url}: {self.key!r} is missing after its upload")
+        return info
+
+    def _abort(self) -> None:
+        self._buffer = bytearray()
+        self._stop_worker()
+        if self._upload_id is None:
+            return
+        try:
+            self._store.client().abort_multipart_upload(
+                Bucket=self._store.bucket, Key=self._object_key, UploadId=self._upload_id
+            )
+        except Exception as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                raise self._store.error("abort the multipart upload of", self.key, exc) from exc
+
+    def _send_part(self) -> None:
+        """Hand the full buffer to the worker, after the part before it has gone up."""
+        client = self._store.client()
+        if self._upload_id is None:
+            try:
+                created = client.create_multipart_upload(
+                    Bucket=self._store.bucket,
+                    Key=self._object_key,
+                    **self._checksum_args(),
+                    **self._store._upload_args,
+                )
+            except Exception as exc:
+                raise self._store.error("start uploading", self.key, exc) from exc
+            self._upload_id = created["UploadId"]
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
+        self._wait_for_part()
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise StoreError(
+                f"{self._store.url}: {self.key!r} needs more than {MAX_PARTS} parts of "
+                f"{self._store.part_size} bytes; raise the part_size option"
+            )
+        assert self._worker is not None
+        buffer, self._buffer = self._buffer, bytearray()
+        self._in_flight = self._worker.submit(self._upload_part, number, buffer)
+
+    def _upload_part(self, number: int, buffer: bytearray) -> dict[str, Any]:
+        """Upload one part (in the worker thread); return its entry for the completion."""
+        try:
+            response = self._store.client().upload_part(
+                Bucket=self._store.bucket,
+                Key=self._object_key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=buffer,
+                **self._checksum_args(),
+            )
+        except Exception as exc:
+            raise self._store.error(f"upload part {number} of", self.key, exc) from exc
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        part.update(
+            {name: value for name, value in response.items() if name.startswith("Checksum")}
+        )
+        return part
+
+    def _wait_for_part(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            self._parts.append(in_flight.result())
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+        self._in_flight = None
+
+    def _checksum_args(self) -> dict[str, str]:
+        """Ask for CRC32 part checksums unless the configuration turned checksums off.
+
+        As boto3's own transfer manager does: AWS_REQUEST_CHECKSUM_CALCULATION=when_required
+        keeps S3-compatible services that reject the checksum headers working.
+        """
+        if self._store.client().meta.config.request_checksum_calculation == "when_supported":
+            return {"ChecksumAlgorithm": "CRC32"}
+        return {}
+
+
+class _S3Reader(io.RawIOBase):
+    """Streams an object's body; a connection dropped mid-object resumes with a Range request
+    pinned to the same ETag, so a long restore survives a network blip."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._position = 0
+        self._etag: str | None = None
+        self._body = self._open()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        from botocore.exceptions import (
+            IncompleteReadError,
+            ReadTimeoutError,
+            ResponseStreamingError,
+        )
+
+        for attempt in range(1, self._store.max_attempts + 1):
+            try:
+                data = self._body.read(len(buffer))
+                break
+            except (ResponseStreamingError, ReadTimeoutError, IncompleteReadError) as exc:
+                self._body.close()
+                if attempt == self._store.max_attempts:
+                    raise self._store.error("read", self._key, exc) from exc
+                self._body = self._open()
+            except Exception as exc:
+                raise self._store.error("read", self._key, exc) from exc
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+    def _open(self) -> Any:
+        args: dict[str, Any] = {
+            "Bucket": self._store.bucket,
+            "Key": self._store.object_key(self._key),
+        }
+        if self._etag is not None:
+            args.update(Range=f"bytes={self._position}-", IfMatch=self._etag)
+        try:
+            response = self._store.client().get_object(**args)
+        except Exception as exc:
+            if _error_code(exc) in _MISSING:
+                raise ObjectNotFound(f"{self._store.url}: no object {self._key!r}") from exc
+            raise self._store.error("read", self._key, exc) from exc
+        self._etag = response["ETag"]
+        return response["Body"]

@@ -1,0 +1,54 @@
+"""Running a dump tool on a host straight into a store object, then its manifest, last.
+
+Shared by database dumps and globals, so both keep the same guarantees: a tool that fails or
+prints nothing aborts the upload (no partial object), and a manifest that cannot be written
+takes its data object with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from maintenance.errors import MaintError
+from maintenance.runners import Runner
+from maintenance.secrets import mask_text
+
+from .layout import BackupKey
+from .manifest import Manifest
+from .pipeline import BackupStream, Progress
+from .stores import Store
+
+
+class DumpError(MaintError):
+    """A dump tool failed or produced nothing usable."""
+
+
+def dump_into_store(
+    runner: Runner,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    store: Store,
+    key: BackupKey,
+    codec: str,
+) -> BackupStream:
+    """Stream COMMAND's stdout through CODEC into KEY. Raise DumpError if the tool failed."""
+    tool = command[0].rsplit("/", 1)[-1]
+    with store.open_write(key.key) as upload:
+        stream = BackupStream(codec, upload, Progress(f"{key.host}/{key.database}"))
+        result = runner.stream(command, stdout=stream, env=env)
+        if result.exit_code != 0:
+            detail = mask_text(result.stderr.strip()) or "no message"
+            raise DumpError(f"{tool} exited with status {result.exit_code}: {detail}")
+        if stream.raw_size == 0:
+            raise DumpError(f"{tool} produced no output")
+        stream.finish()
+    return stream
+
+
+def write_manifest(store: Store, key: BackupKey, manifest: Manifest) -> None:
+    """Write the manifest last; if that fails, remove the data object so nothing half-done stays."""
+    try:
+        store.put_bytes(key.manifest_key, manifest.to_json())
+    except MaintError:
+        store.delete(key.key)
+        raise

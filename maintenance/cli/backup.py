@@ -1,0 +1,148 @@
+"""Tasks of the `backup` namespace: backup.db, backup.globals, backup.list, backup.prune."""
+
+from invoke import Collection, task
+
+from backups.backup import BackupOptions, backup_host
+from backups.globals import backup_globals
+from backups.listing import ListOptions, list_host
+from backups.prune import PruneOptions, prune_host
+from backups.settings import BackupSettings
+from backups.stores import open_store
+
+from ..executor import DEFAULT_FORKS
+from .common import run_task, task_help
+
+KEEP_FLAGS = {
+    "keep_last": "keep the N newest backups",
+    "keep_hourly": "keep the newest backup of each of the last N hours that have one",
+    "keep_daily": "keep the newest backup of each of the last N days that have one",
+    "keep_weekly": "keep the newest backup of each of the last N ISO weeks that have one",
+    "keep_monthly": "keep the newest backup of each of the last N months that have one",
+    "keep_yearly": "keep the newest backup of each of the last N years that have one",
+    "keep_within": "keep every backup within this duration of the newest (e.g. 30d)",
+}
+
+
+def _validate(host, options) -> None:
+    """Refuse bad backup vars or an unknown store URL before any host starts work."""
+    settings = BackupSettings.for_host(host)
+    open_store(settings.store_url, settings.store_options)
+
+
+@task(
+    name="db",
+    help=task_help(
+        database="back up only this database (repeatable; default: postgres.databases, "
+        "else every connectable database)",
+        prune="apply the retention rules right after each successful backup",
+        dry_run="show what would be backed up where, and do nothing",
+    ),
+    iterable=["database"],
+)
+def db(
+    c,
+    inventory=None,
+    limit=None,
+    json=False,
+    forks=DEFAULT_FORKS,
+    database=None,
+    prune=False,
+    dry_run=False,
+):
+    """Back up each database with pg_dump, streamed through zstd into the backup store.
+
+    The manifest (size, sha256, row counts from the dump's own snapshot) is written last;
+    a failed dump leaves no object behind.
+    """
+    options = BackupOptions(databases=tuple(database or ()), prune=prune, dry_run=dry_run)
+    run_task(
+        "backup.db",
+        backup_host,
+        options,
+        inventory=inventory,
+        limit=limit,
+        json=json,
+        forks=forks,
+        validate=_validate,
+    )
+
+
+@task(name="globals", help=task_help())
+def globals_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS):
+    """Back up roles and tablespaces (pg_dumpall --globals-only) beside the database dumps."""
+    run_task(
+        "backup.globals",
+        backup_globals,
+        None,
+        inventory=inventory,
+        limit=limit,
+        json=json,
+        forks=forks,
+        validate=_validate,
+    )
+
+
+@task(name="list", help=task_help(database="only this database's backups"))
+def list_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, database=None):
+    """List complete backups per host and database: time, age, size, codec, key."""
+    run_task(
+        "backup.list",
+        list_host,
+        ListOptions(database=database),
+        inventory=inventory,
+        limit=limit,
+        json=json,
+        forks=forks,
+        validate=_validate,
+        columns=("database", "time", "age", "size", "codec", "drill", "key"),
+    )
+
+
+@task(
+    name="prune",
+    help=task_help(dry_run="list what would be removed and why each survivor stays", **KEEP_FLAGS),
+)
+def prune(
+    c,
+    inventory=None,
+    limit=None,
+    json=False,
+    forks=DEFAULT_FORKS,
+    dry_run=False,
+    keep_last=None,
+    keep_hourly=None,
+    keep_daily=None,
+    keep_weekly=None,
+    keep_monthly=None,
+    keep_yearly=None,
+    keep_within=None,
+):
+    """Apply restic-style keep rules (backup.retention vars, flags on top) per database.
+
+    Never removes the newest complete backup; refuses an empty policy.
+    """
+    given = {
+        "keep_last": keep_last,
+        "keep_hourly": keep_hourly,
+        "keep_daily": keep_daily,
+        "keep_weekly": keep_weekly,
+        "keep_monthly": keep_monthly,
+        "keep_yearly": keep_yearly,
+    }
+    overrides = {name: int(value) for name, value in given.items() if value is not None}
+    if keep_within:
+        overrides["keep_within"] = keep_within
+    options = PruneOptions(dry_run=dry_run, overrides=tuple(overrides.items()))
+    run_task(
+        "backup.prune",
+        prune_host,
+        options,
+        inventory=inventory,
+        limit=limit,
+        json=json,
+        forks=forks,
+        validate=_validate,
+    )
+
+
+namespace = Collection("backup", db, globals_, list_, prune)

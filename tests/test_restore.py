@@ -1,0 +1,312 @@
+"""Restore drills and the guarded real restore, on real prod and staging clusters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+from backups.manifest import Manifest
+from backups.scratch import MARK
+from backups.stores import open_store
+from tests.backup_helpers import ODD_TABLE, make_sample_database, table_digests
+from tests.inventories import fleet_vars, write_inventory
+
+DATABASE = "drillshop"
+
+
+@pytest.fixture(scope="module")
+def shop(prod_cluster):
+    make_sample_database(prod_cluster, DATABASE, rows=3000)
+    yield DATABASE
+    prod_cluster.drop_database(DATABASE)
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def maint(*args: str) -> tuple[int, dict, str]:
+    done = subprocess.run(["maint", *args, "--json"], capture_output=True, text=True, timeout=300)
+    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
+
+
+def scratch_databases(cluster) -> list[str]:
+    rows = cluster.execute("SELECT datname FROM pg_database WHERE datname LIKE 'maint_verify_%'")
+    return [row[0] for row in rows]
+
+
+def drill_inventory(
+    tmp_path: Path,
+    prod,
+    staging,
+    store: str,
+    *,
+    source_conn=None,
+    target_conn=None,
+    all_vars=None,
+    **source_vars,
+) -> Path:
+    hosts = {
+        "prod1": {
+            **(source_conn or {"ansible_connection": "local"}),
+            "postgres": {"dsn": prod.dsn(), "databases": [DATABASE]},
+            "backup": {"store": store},
+            "restore_target": "staging1",
+            "restore_checks": [
+                {"name": "customers exist", "sql": "SELECT count(*) FROM customers", "min": 1},
+                {
+                    "name": "no orphan sku",
+                    "sql": 'SELECT bool_and(sku IS NOT NULL) FROM sales."Order Items"',
+                },
+            ],
+            **source_vars,
+        },
+        "staging1": {
+            **(target_conn or {"ansible_connection": "local"}),
+            "postgres": {"dsn": staging.dsn()},
+        },
+    }
+    return write_inventory(tmp_path / "inv.yaml", hosts, all_vars=all_vars)
+
+
+def backed_up(inventory: Path) -> str:
+    code, report, stderr = maint("backup.db", "-i", str(inventory), "--limit", "prod1")
+    assert code == 0, stderr
+    return report["results"][0]["details"]["databases"][0]["key"]
+
+
+def test_drill_passes_records_result_and_leaves_no_scratch_database(
+    prod_cluster, staging_cluster, shop, tmp_path
+):
+    store_dir = tmp_path / "store"
+    inventory = drill_inventory(tmp_path, prod_cluster, staging_cluster, str(store_dir))
+    key = backed_up(inventory)
+    code, report, stderr = maint("restore.verify", "-i", str(inventory), "--limit", "prod1")
+    assert code == 0, stderr + json.dumps(report)
+    [drill] = report["results"][0]["details"]["drills"]
+    assert drill["ok"] and drill["key"] == key and drill["target"] == "staging1"
+    assert {c["table"] for c in drill["counts"] if c["ok"]} >= {
+        "public.customers",
+        f"sales.{ODD_TABLE}",
+    }
+    assert [c["name"] for c in drill["checks"] if c["ok"]] == ["customers exist", "no orphan sku"]
+    assert drill["restore_time_s"] > 0
+    assert scratch_databases(staging_cluster) == []
+    record = json.loads((store_dir / (key + ".verify.json")).read_text())
+    assert record["ok"] and record["steps"]["restore_s"] == drill["restore_time_s"]
+    code, listing, _ = maint("backup.list", "-i", str(inventory), "--limit", "prod1")
+    assert listing["results"][0]["details"]["rows"][0]["drill"].startswith("passed")
+
+
+def test_drill_over_ssh_from_s3(
+    prod_cluster, staging_cluster, shop, ssh_fleet, s3_server, tmp_path
+):
+    """Target reached over SSH, backup read from S3: the drill passes and keeps with --keep."""
+    boto3.client("s3", endpoint_url=s3_server.url).create_bucket(Bucket="drills")
+    inventory = drill_inventory(
+        tmp_path,
+        prod_cluster,
+        staging_cluster,
+        "s3://drills/pg",
+        backup={"store": "s3://drills/pg", "endpoint_url": s3_server.url},
+        target_conn=ssh_fleet.hosts[3].inventory_vars(),
+        all_vars=fleet_vars(ssh_fleet),
+    )
+    backed_up(inventory)
+    code, report, stderr = maint(
+        "restore.verify", "-i", str(inventory), "--limit", "prod1", "--keep"
+    )
+    assert code == 0, stderr + json.dumps(report)
+    [drill] = report["results"][0]["details"]["drills"]
+    assert drill["kept"] and scratch_databases(staging_cluster) == [drill["scratch_database"]]
+    comment = staging_cluster.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (drill["scratch_database"],),
+    )[0][0]
+    assert comment == MARK
+    assert table_digests(staging_cluster, drill["scratch_database"]) == table_digests(
+        prod_cluster, DATABASE
+    )
+    staging_cluster.drop_database(drill["scratch_database"])
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "manifest"])
+def test_damaged_backup_fails_before_any_restore(
+    prod_cluster, staging_cluster, shop, tmp_path, damage
+):
+    store_dir = tmp_path / "store"
+    inventory = drill_inventory(tmp_path, prod_cluster, staging_cluster, str(store_dir))
+    key = backed_up(inventory)
+    data = store_dir / key
+    if damage == "flip":
+        content = bytearray(data.read_bytes())
+        content[len(content) // 2] ^= 0x01
+        data.write_bytes(bytes(content))
+    elif damage == "truncate":
+        data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    else:
+        (store_dir / (key + ".manifest.json")).unlink()
+    code, report, _ = maint(
+        "restore.verify", "-i", str(inventory), "--limit", "prod1", "--backup", key
+    )
+    assert code == 1
+    error = report["results"][0]["error"]
+    expected = {
+        "flip": "sha256 does not match",
+        "truncate": "does not match the manifest",
+        "manifest": "manifest",
+    }[damage]
+    assert expected in error and key in error
+    [drill] = report["results"][0]["details"]["drills"]
+    assert "create_s" not in drill["steps"], "a restore started on a damaged backup"
+    assert scratch_databases(staging_cluster) == []
+
+
+def test_altered_counts_fail_the_comparison_naming_the_table(
+    prod_cluster, staging_cluster, shop, tmp_path
+):
+    store_dir = tmp_path / "store"
+    inventory = drill_inventory(tmp_path, prod_cluster, staging_cluster, str(store_dir))
+    key = backed_up(inventory)
+    manifest_path = store_dir / (key + ".manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["tables"]["public.customers"]["rows"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    code, report, _ = maint("restore.verify", "-i", str(inventory), "--limit", "prod1")
+    assert code == 1
+    assert (
+        "table public.customers: 3000 rows restored, manifest says 3001"
+        in report["results"][0]["error"]
+    )
+    assert scratch_databases(staging_cluster) == []
+
+
+def test_failing_user_check_fails_the_drill(prod_cluster, staging_cluster, shop, tmp_path):
+    inventory = drill_inventory(
+        tmp_path,
+        prod_cluster,
+        staging_cluster,
+        str(tmp_path / "store"),
+    )
+    text = inventory.read_text().replace("min: 1", "min: 999999")
+    inventory.write_text(text)
+    backed_up(inventory)
+    code, report, _ = maint("restore.verify", "-i", str(inventory), "--limit", "prod1")
+    assert code == 1
+    assert "check 'customers exist' failed: returned 3000" in report["results"][0]["error"]
+
+
+def test_target_down_is_unreachable(prod_cluster, staging_cluster, shop, ssh_fleet, tmp_path):
+    inventory = drill_inventory(
+        tmp_path,
+        prod_cluster,
+        staging_cluster,
+        str(tmp_path / "store"),
+        target_conn={**ssh_fleet.hosts[0].inventory_vars(), "ansible_host": "127.0.0.250"},
+        all_vars=fleet_vars(ssh_fleet),
+    )
+    backed_up(inventory)
+    code, report, _ = maint("restore.verify", "-i", str(inventory), "--limit", "prod1")
+    assert code == 1
+    assert report["results"][0]["status"] == "unreachable"
+
+
+def test_drill_refuses_the_source_as_its_own_target_unless_named(
+    prod_cluster, staging_cluster, tmp_path
+):
+    inventory = drill_inventory(
+        tmp_path, prod_cluster, staging_cluster, str(tmp_path / "s"), restore_target="prod1"
+    )
+    code, _, stderr = maint("restore.verify", "-i", str(inventory), "--limit", "prod1")
+    assert code == 2 and "restore_target is the host itself" in stderr
+
+
+def test_restore_db_refuses_non_empty_target_without_force(
+    prod_cluster, staging_cluster, shop, tmp_path
+):
+    inventory = drill_inventory(tmp_path, prod_cluster, staging_cluster, str(tmp_path / "store"))
+    key = backed_up(inventory)
+    staging_cluster.create_database("recovered")
+    staging_cluster.execute("CREATE TABLE precious (x int)", dbname="recovered")
+    base = [
+        "restore.db",
+        "-i",
+        str(inventory),
+        "--backup",
+        key,
+        "--target",
+        "staging1",
+        "--database",
+        "recovered",
+    ]
+    try:
+        code, report, _ = maint(*base, "--yes")
+        assert code == 1 and "not empty" in report["results"][0]["error"]
+        code, report, _ = maint(*base, "--force", "--dry-run")
+        assert code == 0 and report["results"][0]["status"] == "skipped"
+        code, _, stderr = maint(*base, "--force")
+        assert code == 2 and "--yes" in stderr, "restored without confirmation off a terminal"
+        code, report, stderr = maint(*base, "--force", "--yes")
+        assert code == 0, stderr + json.dumps(report)
+        assert report["results"][0]["status"] == "changed"
+        digests = table_digests(staging_cluster, "recovered")
+        assert digests.pop("public.precious") == (0, "")
+        assert digests == table_digests(prod_cluster, DATABASE)
+    finally:
+        staging_cluster.drop_database("recovered")
+
+
+def test_restore_db_into_absent_database(prod_cluster, staging_cluster, shop, tmp_path):
+    inventory = drill_inventory(tmp_path, prod_cluster, staging_cluster, str(tmp_path / "store"))
+    key = backed_up(inventory)
+    try:
+        code, _, stderr = maint(
+            "restore.db",
+            "-i",
+            str(inventory),
+            "--backup",
+            key,
+            "--target",
+            "staging1",
+            "--database",
+            "fresh",
+            "--yes",
+        )
+        assert code == 0, stderr
+        assert table_digests(staging_cluster, "fresh") == table_digests(prod_cluster, DATABASE)
+    finally:
+        staging_cluster.drop_database("fresh")
+
+
+def test_prune_keeps_newest_verified_backup_while_newer_unverified_exist(
+    prod_cluster, staging_cluster, shop, tmp_path
+):
+    store_dir = tmp_path / "store"
+    inventory = drill_inventory(
+        tmp_path,
+        prod_cluster,
+        staging_cluster,
+        str(store_dir),
+        backup={"store": str(store_dir), "retention": {"keep_last": 1}},
+    )
+    verified = backed_up(inventory)
+    assert maint("restore.verify", "-i", str(inventory), "--limit", "prod1")[0] == 0
+    newer = [backed_up(inventory) for _ in range(2)]
+    code, report, stderr = maint("backup.prune", "-i", str(inventory), "--limit", "prod1")
+    assert code == 0, stderr
+    store = open_store(str(store_dir))
+    left = sorted(info.key for info in store.list("prod1/") if info.key.endswith(".manifest.json"))
+    assert left == sorted([verified + ".manifest.json", newer[-1] + ".manifest.json"])
+    [database] = report["results"][0]["details"]["databases"]
+    reasons = {entry["key"]: entry["reasons"] for entry in database["kept"]}
+    assert "newest passing drill" in reasons[verified]
+    assert (
+        Manifest.from_json(store.get_bytes(newer[-1] + ".manifest.json"), "m").database == DATABASE
+    )
