@@ -41,7 +41,9 @@ def list_host(host: Host, runner: object, options: ListOptions) -> Result:
             "size": format_size(backup.size),
             "bytes": backup.size,
             "codec": backup.key.codec or "none",
-            "drill": _drill_text(catalog.drill_result(store, backup)),
+            "drill": "-"
+            if backup.key.is_globals
+            else _drill_text(catalog.drill_result(store, backup)),
             "key": backup.key.key,
         }
         for backup in reversed(catalog.complete(backups))

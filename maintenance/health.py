@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
 import psycopg
+
+from backups.freshness import backup_freshness
 
 from . import pg
 from .errors import MaintError
 from .inventory import Host
 from .results import Result, Status
 from .runners import Runner
+from .units import format_duration, parse_duration
 
 DEFAULTS: dict[str, Any] = {
     "disk_paths": ["/"],
@@ -31,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     "idle_in_transaction_seconds": 600,
     "idle_in_transaction_warn": 1,
     "idle_in_transaction_crit": 5,
+    "backup_warn_age": "26h",
+    "backup_crit_age": "50h",
+    "drill_warn_age": "8d",
+    "drill_crit_age": "15d",
 }
 
 
@@ -163,12 +171,53 @@ def postgres_checks(host: Host, config: dict[str, Any]) -> list[Check]:
     ]
 
 
+def freshness_checks(host: Host, config: dict[str, Any]) -> list[Check]:
+    """Age of the newest complete backup and newest passing drill of each database."""
+    try:
+        ages = backup_freshness(host, datetime.now(UTC))
+    except MaintError as exc:
+        return [Check("backups", State.UNKNOWN, f"cannot read the backup store: {exc}")]
+    checks = []
+    for age in ages:
+        checks.append(
+            _age_check(
+                f"backup {age.database}",
+                "complete backup",
+                age.backup_age,
+                config["backup_warn_age"],
+                config["backup_crit_age"],
+            )
+        )
+        checks.append(
+            _age_check(
+                f"drill {age.database}",
+                "passing restore drill",
+                age.drill_age,
+                config["drill_warn_age"],
+                config["drill_crit_age"],
+            )
+        )
+    return checks
+
+
+def _age_check(name: str, what: str, age: timedelta | None, warn: Any, crit: Any) -> Check:
+    if age is None:
+        return Check(name, State.CRITICAL, f"no {what} found")
+    warn_s = parse_duration(warn, f"key 'health.{name.split()[0]}_warn_age'").total_seconds()
+    crit_s = parse_duration(crit, f"key 'health.{name.split()[0]}_crit_age'").total_seconds()
+    seconds = age.total_seconds()
+    state = grade_high(seconds, warn_s, crit_s)
+    return Check(name, state, f"newest {what} is {format_duration(seconds)} old", round(seconds))
+
+
 def check_host(host: Host, runner: Runner, overrides: dict[str, Any] | None) -> Result:
     """Run every health check on HOST; the Result's details carry each check and the worst state."""
     config = settings(host, overrides)
     checks = disk_checks(runner, config)
     if host.var("postgres.dsn"):
         checks += postgres_checks(host, config)
+    if host.var("backup"):
+        checks += freshness_checks(host, config)
     worst = max((check.state for check in checks), default=State.OK)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]
     summary = f"{worst.name}: " + (

@@ -310,3 +310,36 @@ def test_prune_keeps_newest_verified_backup_while_newer_unverified_exist(
     assert (
         Manifest.from_json(store.get_bytes(newer[-1] + ".manifest.json"), "m").database == DATABASE
     )
+
+
+def test_health_reports_backup_and_drill_freshness(prod_cluster, staging_cluster, shop, tmp_path):
+    """No backup is critical; a fresh backup without a drill is still critical until drilled."""
+    store_dir = tmp_path / "store"
+    inventory = drill_inventory(
+        tmp_path,
+        prod_cluster,
+        staging_cluster,
+        str(store_dir),
+        health={"disk_warn_free_pct": 0, "disk_crit_free_pct": 0},
+    )
+
+    def freshness() -> tuple[int, dict]:
+        code, report, _ = maint("health.check", "-i", str(inventory), "--limit", "prod1")
+        checks = {c["name"]: c for c in report["results"][0]["details"]["checks"]}
+        return code, checks
+
+    code, checks = freshness()
+    assert code == 2 and checks[f"backup {DATABASE}"]["message"] == "no complete backup found"
+    backed_up(inventory)
+    code, checks = freshness()
+    assert checks[f"backup {DATABASE}"]["state"] == "OK"
+    assert checks[f"drill {DATABASE}"]["state"] == "CRITICAL" and code == 2
+    assert maint("restore.verify", "-i", str(inventory), "--limit", "prod1")[0] == 0
+    code, checks = freshness()
+    assert (code, checks[f"drill {DATABASE}"]["state"]) == (0, "OK")
+    drill_inventory(
+        tmp_path, prod_cluster, staging_cluster, str(store_dir),
+        health={"disk_warn_free_pct": 0, "disk_crit_free_pct": 0, "backup_warn_age": "1s"},
+    )  # fmt: skip
+    code, checks = freshness()
+    assert (code, checks[f"backup {DATABASE}"]["state"]) == (1, "WARNING")
