@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -299,3 +300,100 @@ def test_globals_are_stored_beside_the_dumps(prod_cluster, tmp_path):
         text = decompressing_reader("zst", raw).read().decode()
     assert "CREATE ROLE reporting_ro" in text
     assert (tmp_path / "s" / (key + ".manifest.json")).exists()
+
+
+@pytest.fixture(scope="module")
+def medium(prod_cluster):
+    """A database whose compressed dump spans several 5 MiB multipart parts."""
+    name = "medium"
+    prod_cluster.create_database(name)
+    prod_cluster.execute(
+        "CREATE TABLE readings AS SELECT i, md5(i::text) || md5((i * 3)::text) AS a,"
+        " md5((i * 7)::text) AS b FROM generate_series(1, 250000) i",
+        dbname=name,
+    )
+    yield name
+    prod_cluster.drop_database(name)
+
+
+def s3_inventory(tmp_path, prod_cluster, proxy_url: str, database: str) -> Path:
+    host = db_host(
+        prod_cluster, "s3://faulty/pg", endpoint_url=proxy_url, part_size="5MiB", max_attempts=3
+    )
+    host["postgres"]["databases"] = [database]
+    return write_inventory(tmp_path / "inv.yaml", {"db1": host})
+
+
+def test_store_500s_then_recovering_still_gives_a_complete_backup(
+    prod_cluster, staging_cluster, medium, s3_server, tmp_path
+):
+    from tests.harness.faults import FaultProxy, s3_upload_part
+
+    boto3.client("s3", endpoint_url=s3_server.url).create_bucket(Bucket="faulty")
+    with FaultProxy(s3_server.url) as proxy:
+        inventory = s3_inventory(tmp_path, prod_cluster, proxy.url, medium)
+        proxy.fail_next(2, status=500, match=s3_upload_part)
+        code, report, stderr = maint("backup.db", "-i", str(inventory))
+        assert code == 0, stderr
+        assert proxy.faults_served == 2
+        key = only_backup(report)["key"]
+        store = open_store("s3://faulty/pg", {"endpoint_url": proxy.url})
+        restore_into(store, key, staging_cluster, "medium_restored")
+    try:
+        assert table_digests(staging_cluster, "medium_restored") == table_digests(
+            prod_cluster, medium
+        )
+    finally:
+        staging_cluster.drop_database("medium_restored")
+
+
+def test_store_failing_for_good_leaves_no_object_no_upload_no_manifest(
+    prod_cluster, medium, s3_server, tmp_path
+):
+    from tests.harness.faults import FaultProxy, s3_upload_part
+
+    client = boto3.client("s3", endpoint_url=s3_server.url)
+    client.create_bucket(Bucket="faulty")
+    with FaultProxy(s3_server.url) as proxy:
+        inventory = s3_inventory(tmp_path, prod_cluster, proxy.url, medium)
+        before = {o["Key"] for o in client.list_objects_v2(Bucket="faulty").get("Contents", [])}
+        proxy.fail_always(match=s3_upload_part, status=503)
+        code, report, _ = maint("backup.db", "-i", str(inventory))
+    assert code == 1
+    assert report["results"][0]["status"] == "failed"
+    after = {o["Key"] for o in client.list_objects_v2(Bucket="faulty").get("Contents", [])}
+    assert after == before, "a partial object or a manifest was left behind"
+    assert client.list_multipart_uploads(Bucket="faulty").get("Uploads", []) == []
+
+
+def test_one_gigabyte_database_backs_up_in_bounded_memory(prod_cluster, tmp_path):
+    """A 1 GB database backs up with the maint process's peak memory under 150 MB."""
+    name = "gigabyte"
+    prod_cluster.create_database(name)
+    try:
+        prod_cluster.execute(
+            "CREATE UNLOGGED TABLE big AS SELECT i, repeat(md5(i::text), 4) AS payload"
+            " FROM generate_series(1, 6500000) i",
+            dbname=name,
+        )
+        size = prod_cluster.execute("SELECT pg_database_size(%s)", (name,))[0][0]
+        assert size > 1_000_000_000
+        host = db_host(prod_cluster, str(tmp_path / "store"))
+        host["postgres"]["databases"] = [name]
+        inventory = write_inventory(tmp_path / "inv.yaml", {"db1": host})
+        probe = (
+            "import resource, subprocess, sys;"
+            "done = subprocess.run(sys.argv[1:], capture_output=True);"
+            "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "maint", "backup.db", "-i", str(inventory)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        code, peak_kib = map(int, done.stdout.split())
+        assert code == 0, done.stderr
+        assert peak_kib < 150 * 1024, f"peak RSS {peak_kib // 1024} MiB"
+    finally:
+        prod_cluster.drop_database(name)
