@@ -1,0 +1,177 @@
+"""db.purge: delete rows older than a cutoff in small batches, then VACUUM ANALYZE the table.
+
+Each batch is its own short transaction, with a pause between batches, so locks are held
+briefly and replicas keep up; the cutoff is fixed once at the start so the run ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ..inventory import Host
+from ..results import Result
+from ..runners import Runner
+from ..units import format_duration, format_size
+from . import catalog, statements
+from .execution import Attempt, Outcome, StatementRunner
+from .outcome import DatabaseRun, host_result, qualified
+from .server import open_server
+from .settings import PurgeRule, Settings, settings_for
+
+TIME_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
+
+_TARGET = """
+SELECT c.oid, c.relkind, format_type(a.atttypid, NULL)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a
+  ON a.attrelid = c.oid AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %(schema)s AND c.relname = %(table)s
+"""
+
+
+@dataclass(frozen=True)
+class PurgeOptions:
+    """Flags of db.purge: one rule from the command line, or None for the host's own rules."""
+
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    rule: PurgeRule | None = None
+    batch: int | None = None
+
+
+def purge_host(host: Host, runner: Runner, options: PurgeOptions) -> Result:
+    """Apply the flag's rule, or every purge rule of HOST's vars, database by database."""
+    settings = settings_for(host, options.overrides)
+    rules = (options.rule,) if options.rule else settings.purge
+    if not rules:
+        return host_result(host, [], noun="rules", summary="no purge rules for this host")
+    by_database: dict[str | None, list[PurgeRule]] = {}
+    for rule in rules:
+        by_database.setdefault(rule.database, []).append(rule)
+
+    runs = []
+    with open_server(host, runner, "db.purge", settings) as server:
+        for database, group in by_database.items():
+
+            def work(executor: StatementRunner, run: DatabaseRun, group=group) -> None:
+                for rule in group:
+                    batch = options.batch or rule.batch or settings.purge_batch
+                    _purge(executor, run, rule, batch, settings)
+
+            runs.append(server.work_in(database, options.dry_run, work))
+    return host_result(host, runs, noun="tables")
+
+
+def _purge(
+    executor: StatementRunner, run: DatabaseRun, rule: PurgeRule, batch: int, settings: Settings
+) -> None:
+    connection = executor.connection
+    name = qualified(rule.schema, rule.table)
+    figures: dict[str, Any] = {
+        "schema": rule.schema,
+        "table": rule.table,
+        "column": rule.column,
+        "older_than": format_duration(rule.older_than.total_seconds()),
+        "batch": batch,
+    }
+    target = connection.execute(
+        _TARGET, {"schema": rule.schema, "table": rule.table, "column": rule.column}
+    ).fetchone()
+    problem = _target_problem(target, rule)
+    if problem or target is None:
+        run.add(name, "purge", Outcome.FAILED, problem or "table not found", **figures)
+        return
+    oid = int(target[0])
+    cutoff_row = connection.execute("SELECT now() - %s::interval", (rule.older_than,)).fetchone()
+    assert cutoff_row is not None
+    cutoff = cutoff_row[0]
+    figures["cutoff"] = cutoff
+    size_before = catalog.table_size(connection, oid)
+    if size_before is None:
+        run.add(name, "purge", Outcome.SKIPPED, executor.lock_timeout_reason(), **figures)
+        return
+    figures["size_before"] = size_before
+    delete = statements.purge_batch(rule.schema, rule.table, rule.column, cutoff, batch)
+    if executor.dry_run:
+        count_statement = statements.purge_count(rule.schema, rule.table, rule.column, cutoff)
+        count_row = connection.execute(count_statement.query, count_statement.params).fetchone()
+        count = int(count_row[0]) if count_row else 0
+        executor.run(delete)
+        executor.run(statements.vacuum(rule.schema, rule.table))
+        note = f"would delete {count} rows older than {cutoff:%Y-%m-%d %H:%M:%S%z}, {batch} a batch"
+        run.add(name, "purge", Outcome.PLANNED, note, rows_to_delete=count, **figures)
+        return
+    deleted, batches, stopped = _delete_in_batches(executor, delete, batch, settings.purge_pause)
+    row = run.add(
+        name,
+        "purge",
+        stopped.outcome if stopped else Outcome.DONE,
+        "",
+        rows_deleted=deleted,
+        batches=batches,
+        **figures,
+    )
+    row["changed"] = deleted > 0
+    notes = [f"deleted {deleted} rows in {batches} batches"]
+    if stopped:
+        notes.append(f"stopped: {stopped.reason}")
+    if deleted:
+        notes.append(_vacuum_after(executor, row, rule, oid))
+    row["note"] = "; ".join(notes)
+
+
+def _target_problem(target: tuple | None, rule: PurgeRule) -> str | None:
+    """Why TARGET (oid, relkind, column type) cannot be purged by RULE, if it cannot."""
+    if target is None:
+        return "table not found"
+    _, kind, column_type = target
+    if kind == "p":
+        return "is partitioned: detach or drop its old partitions instead"
+    if kind != "r":
+        return "is not a table"
+    if column_type is None:
+        return f"has no column {rule.column!r}"
+    if column_type not in TIME_TYPES:
+        return f"column {rule.column!r} is {column_type}; purge needs a date or timestamp column"
+    return None
+
+
+def _delete_in_batches(
+    executor: StatementRunner, delete: statements.Statement, batch: int, pause: timedelta
+) -> tuple[int, int, Attempt | None]:
+    """Run DELETE until a batch comes back short. Return rows, batches and the stopping attempt."""
+    deleted = batches = 0
+    while True:
+        attempt = executor.run(delete)
+        if attempt.outcome != Outcome.DONE:
+            return deleted, batches, attempt
+        if attempt.rowcount:
+            deleted += attempt.rowcount
+            batches += 1
+        if attempt.rowcount < batch:
+            return deleted, batches, None
+        time.sleep(pause.total_seconds())
+
+
+def _vacuum_after(executor: StatementRunner, row: dict[str, Any], rule: PurgeRule, oid: int) -> str:
+    attempt = executor.run(statements.vacuum(rule.schema, rule.table))
+    if attempt.outcome != Outcome.DONE:
+        row["vacuum"] = str(attempt.outcome)
+        if attempt.outcome == Outcome.FAILED:
+            row["status"] = Outcome.FAILED
+        return f"VACUUM ANALYZE {attempt.outcome}: {attempt.reason}"
+    after = catalog.table_stats(executor.connection, oid)
+    size_after = catalog.table_size(executor.connection, oid)
+    row.update(
+        vacuum="done",
+        dead_tuples_after=after[0].dead_tuples if after else None,
+        size_after=size_after,
+    )
+    return f"vacuumed, size {format_size(row['size_before'])} -> " + (
+        format_size(size_after) if size_after is not None else "?"
+    )

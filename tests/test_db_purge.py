@@ -1,0 +1,152 @@
+"""db.purge on a real cluster: exactly the old rows go, in batches, then the table is vacuumed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from psycopg import sql
+
+from tests.db_helpers import (
+    EVIL_TABLE,
+    by_object,
+    db_inventory,
+    run_maint,
+    run_maint_text,
+    scratch_database,
+    table_figures,
+)
+
+OLD, NEW = 1000, 1500
+
+
+def make_events(cluster, database: str, table: str = "events") -> None:
+    """OLD rows from 100-200 days ago interleaved with NEW rows from the last 80 days."""
+    target = sql.Identifier(table)
+    with cluster.connect(database) as connection:
+        connection.execute(
+            sql.SQL(
+                "CREATE TABLE {} (id serial PRIMARY KEY, created_at timestamptz NOT NULL,"
+                " kind int) WITH (autovacuum_enabled = false)"
+            ).format(target)
+        )
+        connection.execute(
+            sql.SQL(
+                "INSERT INTO {} (created_at, kind) SELECT CASE WHEN g %% 5 < 2"
+                " THEN now() - interval '100 days' - (g %% 100) * interval '1 day'"
+                " ELSE now() - (g %% 80) * interval '1 day' END, g"
+                " FROM generate_series(1, %s) g ORDER BY random()"
+            ).format(target),
+            (OLD + NEW,),
+        )
+
+
+OLDER_THAN_90_DAYS = sql.SQL("created_at < now() - interval '90 days'")
+EVERY_ROW = sql.SQL("true")
+
+
+def count(cluster, database: str, table: str, where: sql.Composable = EVERY_ROW) -> int:
+    query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(table), where)
+    return cluster.execute(query, dbname=database)[0][0]
+
+
+@pytest.fixture
+def events_db(prod_cluster):
+    with scratch_database(prod_cluster) as name:
+        make_events(prod_cluster, name)
+        yield name
+
+
+def test_purge_deletes_exactly_the_old_rows_in_batches(
+    prod_cluster, events_db, tmp_path: Path
+) -> None:
+    """1000 old rows go in 4 batches of at most 300; the 1500 recent ones stay; then VACUUM."""
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, [events_db])
+    code, report, _ = run_maint(
+        "db.purge",
+        inventory,
+        *("--database", events_db, "--table", "events", "--column", "created_at"),
+        *("--older-than", "90d", "--batch", "300", "--pause", "0.05s"),
+        process=True,
+    )
+    assert code == 0, report
+    row = by_object(report)["public.events"]
+    assert (row["status"], row["rows_deleted"], row["batches"]) == ("done", OLD, 4)
+    assert row["vacuum"] == "done" and row["dead_tuples_after"] == 0
+    assert report["results"][0]["status"] == "changed"
+    assert count(prod_cluster, events_db, "events") == NEW
+    assert count(prod_cluster, events_db, "events", OLDER_THAN_90_DAYS) == 0
+    assert table_figures(prod_cluster, events_db, "events")["vacuumed"] is not None
+
+
+def test_purge_dry_run_counts_rows_and_deletes_nothing(
+    prod_cluster, events_db, tmp_path: Path
+) -> None:
+    """--dry-run says 1000 rows would go, prints the DELETE and VACUUM, and deletes nothing."""
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, [events_db])
+    args = ("--database", events_db, "--table", "events", "--column", "created_at")
+    done = run_maint_text("db.purge", inventory, *args, "--older-than", "90d", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert 'DELETE FROM ONLY "public"."events" WHERE ctid = ANY(ARRAY(' in done.stdout
+    assert 'WHERE "created_at" < ' in done.stdout and "LIMIT 10000" in done.stdout
+    assert 'VACUUM (ANALYZE) "public"."events";' in done.stdout
+    assert "would delete 1000 rows" in done.stdout
+    assert count(prod_cluster, events_db, "events") == OLD + NEW
+
+
+def test_purge_rules_from_vars_handle_odd_table_names(prod_cluster, tmp_path: Path) -> None:
+    """Rules in postgres.maintenance.purge purge each table, odd names included, nothing else."""
+    with scratch_database(prod_cluster) as database:
+        make_events(prod_cluster, database)
+        make_events(prod_cluster, database, EVIL_TABLE)
+        make_events(prod_cluster, database, "victim")
+        rules = [
+            {"database": database, "table": "events", "column": "created_at", "older_than": "90d"},
+            {
+                "database": database,
+                "table": EVIL_TABLE,
+                "column": "created_at",
+                "older_than": "90d",
+                "batch": 400,
+            },
+        ]
+        inventory = db_inventory(
+            tmp_path / "inv.yaml", prod_cluster, [database], purge=rules, purge_pause="0s"
+        )
+        code, report, _ = run_maint("db.purge", inventory)
+        assert code == 0, report
+        rows = by_object(report)
+        assert rows['public."x""; DROP TABLE victim; --"']["batches"] == 3
+        assert {row["rows_deleted"] for row in rows.values()} == {OLD}
+        for table in ("events", EVIL_TABLE):
+            assert count(prod_cluster, database, table) == NEW
+        assert count(prod_cluster, database, "victim") == OLD + NEW
+
+
+def test_purge_refuses_a_column_that_is_not_a_time(prod_cluster, events_db, tmp_path: Path) -> None:
+    """An integer column fails the host with a clear reason; no row is deleted."""
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, [events_db])
+    code, report, _ = run_maint(
+        "db.purge",
+        inventory,
+        *("--database", events_db, "--table", "events", "--column", "kind"),
+        *("--older-than", "90d"),
+    )
+    assert code == 1
+    assert "purge needs a date or timestamp column" in report["results"][0]["error"]
+    assert count(prod_cluster, events_db, "events") == OLD + NEW
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--table", "events", "--column", "created_at", "--older-than", "0d"], "more than zero"),
+        (["--table", "events", "--column", "created_at"], "--table needs --older-than"),
+        (["--column", "created_at"], "need --table"),
+    ],
+)
+def test_purge_refuses_ambiguous_input(prod_cluster, tmp_path: Path, args, message) -> None:
+    """A zero age or a half-given rule exits 2 before anything runs."""
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, ["postgres"])
+    code, _, stderr = run_maint("db.purge", inventory, *args)
+    assert code == 2 and message in stderr
