@@ -1,0 +1,203 @@
+"""Prometheus metrics: per task and host for every run, per job for the daemon.
+
+The same per-host gauges feed two outputs: the daemon's HTTP endpoint on a loopback port, and
+a node_exporter textfile that any task writes when the `metrics.textfile_dir` var asks for it
+(so runs from cron or by hand are seen too). Figures a task reports in its details under the
+keys `size` (bytes) and `days_left` (e.g. a backup's size, a certificate's days left) are
+exported wherever they appear, without knowing the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, write_to_textfile
+from prometheus_client.parser import text_string_to_metric_families
+
+from ..results import Status
+from .state import Outcome
+
+HOST_STATES = [str(status) for status in Status]
+JOB_STATES = ["ok", "failed"]
+# Keys that name the thing a figure belongs to (a database, a certificate's endpoint...).
+_ITEM_KEYS = ("name", "database", "endpoint", "target", "path", "file", "subject", "key")
+_FIGURES = {"size": "size", "size_bytes": "size", "days_left": "days_left"}
+
+
+class TaskMetrics:
+    """Per task and host: last run, last success, last duration and status, reported figures."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("task", "host")
+        self.last_run = Gauge(
+            "maint_task_last_run_timestamp_seconds",
+            "When the task last finished on the host (Unix time).",
+            labels,
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "maint_task_last_success_timestamp_seconds",
+            "When the task last finished ok or changed on the host (Unix time).",
+            labels,
+            registry=registry,
+        )
+        self.duration = Gauge(
+            "maint_task_last_duration_seconds",
+            "How long the task's last run took on the host.",
+            labels,
+            registry=registry,
+        )
+        self.status = Enum(
+            "maint_task_last_status",
+            "The host's status in the task's last run.",
+            labels,
+            states=HOST_STATES,
+            registry=registry,
+        )
+        self.size = Gauge(
+            "maint_task_size_bytes",
+            "A size the task reported, e.g. a backup's stored bytes.",
+            (*labels, "item"),
+            registry=registry,
+        )
+        self.days_left = Gauge(
+            "maint_task_days_left",
+            "Days left the task reported, e.g. until a certificate expires.",
+            (*labels, "item"),
+            registry=registry,
+        )
+
+    def observe(self, task: str, hosts: Sequence[Mapping[str, Any]], finished: float) -> None:
+        """Record each host's result (dicts as in the task's JSON document) at time FINISHED."""
+        for host in hosts:
+            name, status = str(host["host"]), str(host["status"])
+            self.last_run.labels(task, name).set(finished)
+            self.duration.labels(task, name).set(float(host.get("duration_s") or 0))
+            if status in HOST_STATES:
+                self.status.labels(task, name).state(status)
+            if status in (Status.OK, Status.CHANGED):
+                self.last_success.labels(task, name).set(finished)
+            for figure, item, value in detail_figures(host.get("details") or {}):
+                gauge = self.size if figure == "size" else self.days_left
+                gauge.labels(task, name, item).set(value)
+
+
+class SchedulerMetrics(TaskMetrics):
+    """The daemon's registry: the per-host gauges plus each job's runs, skips and next run."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        super().__init__(self.registry)
+        self.runs = Counter(
+            "maint_job_runs",
+            "Runs of each job by outcome; 'skipped' counts runs not started because the"
+            " previous one was still going.",
+            ("job", "status"),
+            registry=self.registry,
+        )
+        self.job_last_success = Gauge(
+            "maint_job_last_success_timestamp_seconds",
+            "When the job last finished ok on every host (Unix time).",
+            ("job",),
+            registry=self.registry,
+        )
+        self.job_duration = Gauge(
+            "maint_job_last_duration_seconds",
+            "How long the job's last run took.",
+            ("job",),
+            registry=self.registry,
+        )
+        self.job_status = Enum(
+            "maint_job_last_status",
+            "The outcome of the job's last run.",
+            ("job",),
+            states=JOB_STATES,
+            registry=self.registry,
+        )
+        self.running = Gauge(
+            "maint_job_running",
+            "1 while a run of the job is going.",
+            ("job",),
+            registry=self.registry,
+        )
+        self.next_run = Gauge(
+            "maint_job_next_run_timestamp_seconds",
+            "When the job runs next (Unix time).",
+            ("job",),
+            registry=self.registry,
+        )
+
+    def job_finished(self, job: str, task: str, outcome: Outcome) -> None:
+        finished = outcome.ended.timestamp()
+        self.runs.labels(job, outcome.status).inc()
+        self.job_duration.labels(job).set(outcome.duration_s)
+        self.job_status.labels(job).state(outcome.status)
+        if outcome.status == "ok":
+            self.job_last_success.labels(job).set(finished)
+        self.observe(task, outcome.hosts, finished)
+
+
+def detail_figures(details: Any, where: str = "") -> Iterator[tuple[str, str, float]]:
+    """(figure, item, value) for every `size` / `days_left` number anywhere in DETAILS.
+
+    The item is the name-like key of the mapping holding the figure (database, endpoint, ...),
+    else its position in the details, so two certificates of one host stay apart.
+    """
+    if isinstance(details, Mapping):
+        item = next((str(details[key]) for key in _ITEM_KEYS if key in details), where)
+        for key, value in details.items():
+            figure = _FIGURES.get(str(key))
+            if figure and isinstance(value, int | float) and not isinstance(value, bool):
+                yield figure, item, float(value)
+            elif isinstance(value, Mapping | list):
+                yield from detail_figures(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(details, list):
+        for index, value in enumerate(details):
+            yield from detail_figures(value, f"{where}[{index}]")
+
+
+def textfile_path(directory: Path, task: str) -> Path:
+    return directory / f"maint_{task.replace('.', '_').replace('-', '_')}.prom"
+
+
+def write_textfile(
+    directory: Path, task: str, hosts: Sequence[Mapping[str, Any]], finished: float
+) -> Path:
+    """Write TASK's per-host metrics as DIRECTORY/maint_<task>.prom for node_exporter.
+
+    Hosts not in this run keep their earlier lines, and every host keeps its last success
+    time, so a failed or --limit'ed run does not erase what an earlier one reported. The file
+    is replaced atomically (node_exporter never reads half of it).
+    """
+    path = textfile_path(directory, task)
+    registry = CollectorRegistry()
+    metrics = TaskMetrics(registry)
+    if path.exists():
+        _restore(path.read_text(encoding="utf-8"), metrics, {str(host["host"]) for host in hosts})
+    metrics.observe(task, hosts, finished)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), registry)
+    return path
+
+
+def _restore(text: str, metrics: TaskMetrics, current_hosts: set[str]) -> None:
+    gauges = {
+        "maint_task_last_run_timestamp_seconds": metrics.last_run,
+        "maint_task_last_duration_seconds": metrics.duration,
+        "maint_task_size_bytes": metrics.size,
+        "maint_task_days_left": metrics.days_left,
+    }
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = dict(sample.labels)
+            if sample.name == "maint_task_last_success_timestamp_seconds":
+                metrics.last_success.labels(**labels).set(sample.value)
+            elif labels.get("host") in current_hosts:
+                continue
+            elif sample.name in gauges:
+                gauges[sample.name].labels(**labels).set(sample.value)
+            elif sample.name == "maint_task_last_status" and sample.value == 1:
+                state = labels.pop("maint_task_last_status")
+                metrics.status.labels(**labels).state(state)

@@ -1,0 +1,481 @@
+"""Schedule arithmetic, validation and exports, with an injected clock: no daemon needed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from invoke import Collection, task
+
+from maintenance.cli.collection import build_namespace
+from maintenance.errors import ConfigError
+from maintenance.scheduler import export
+from maintenance.scheduler.calendar import (
+    Daily,
+    Interval,
+    Monthly,
+    Weekly,
+    latest_slot,
+    next_slot,
+    upcoming,
+)
+from maintenance.scheduler.catalog import catalog_from
+from maintenance.scheduler.child import outcome_from
+from maintenance.scheduler.config import load_settings
+from maintenance.scheduler.metrics import detail_figures, write_textfile
+from maintenance.scheduler.notify import masked_url, webhook_event
+from tests.inventories import write_inventory
+
+BERLIN = ZoneInfo("Europe/Berlin")
+CATALOG = catalog_from(build_namespace())
+
+
+def at(text: str, zone=UTC) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+
+def local(slots: list[datetime], zone=UTC) -> list[str]:
+    return [slot.astimezone(zone).strftime("%Y-%m-%d %H:%M %a") for slot in slots]
+
+
+# --- calendar -----------------------------------------------------------------------------
+
+
+def test_monthly_day_31_falls_on_the_last_day_of_short_months() -> None:
+    """Day 31 runs on Feb 28, Feb 29 in a leap year, Apr 30: once every month, never skipped."""
+    slots = upcoming(Monthly(31, time(2)), UTC, at("2023-12-31 03:00"), 6)
+    assert local(slots) == [
+        "2024-01-31 02:00 Wed",
+        "2024-02-29 02:00 Thu",
+        "2024-03-31 02:00 Sun",
+        "2024-04-30 02:00 Tue",
+        "2024-05-31 02:00 Fri",
+        "2024-06-30 02:00 Sun",
+    ]
+
+
+def test_monthly_last_day_and_day_29_in_february() -> None:
+    """'last' is the month's last day; day 29 is Feb 28 in common years and Feb 29 in leap ones."""
+    assert local(upcoming(Monthly(None, time(5)), UTC, at("2023-01-15"), 3)) == [
+        "2023-01-31 05:00 Tue",
+        "2023-02-28 05:00 Tue",
+        "2023-03-31 05:00 Fri",
+    ]
+    common = next_slot(Monthly(29, time(0)), UTC, at("2023-02-01"))
+    leap = next_slot(Monthly(29, time(0)), UTC, at("2024-02-01"))
+    assert (common.date().isoformat(), leap.date().isoformat()) == ("2023-02-28", "2024-02-29")
+
+
+def test_weekly_runs_on_the_weekday_in_its_time_zone() -> None:
+    """Sunday 03:00 Berlin is 02:00 UTC in winter and 01:00 UTC in summer."""
+    winter = next_slot(Weekly(6, time(3)), BERLIN, at("2024-01-01 12:00"))
+    summer = next_slot(Weekly(6, time(3)), BERLIN, at("2024-07-01 12:00"))
+    assert winter == at("2024-01-07 02:00")
+    assert summer == at("2024-07-07 01:00")
+
+
+def test_a_slot_equal_to_now_is_not_next_but_latest() -> None:
+    now = at("2024-03-05 02:00")
+    assert next_slot(Daily(time(2)), UTC, now) == at("2024-03-06 02:00")
+    assert latest_slot(Daily(time(2)), UTC, now) == now
+
+
+def test_daily_time_in_the_spring_gap_runs_after_it_once() -> None:
+    """02:30 does not exist in Berlin on 2024-03-31: the run is at 03:30 CEST, once."""
+    slots = upcoming(Daily(time(2, 30)), BERLIN, at("2024-03-30 12:00"), 3)
+    assert local(slots, BERLIN) == [
+        "2024-03-31 03:30 Sun",
+        "2024-04-01 02:30 Mon",
+        "2024-04-02 02:30 Tue",
+    ]
+
+
+def test_daily_time_repeated_in_autumn_runs_once() -> None:
+    """02:30 happens twice in Berlin on 2024-10-27: the job runs at the first, not twice."""
+    slots = upcoming(Daily(time(2, 30)), BERLIN, at("2024-10-26 12:00"), 2)
+    assert slots == [at("2024-10-27 00:30"), at("2024-10-28 01:30")]
+
+
+def test_intervals_align_on_the_epoch_so_daemons_agree() -> None:
+    assert next_slot(Interval(900), UTC, at("2024-01-01 10:07:13")) == at("2024-01-01 10:15")
+    assert latest_slot(Interval(900), UTC, at("2024-01-01 10:07:13")) == at("2024-01-01 10:00")
+
+
+CADENCES = st.one_of(
+    st.builds(Interval, st.integers(1, 7 * 86400)),
+    st.builds(Daily, st.times()),
+    st.builds(Weekly, st.integers(0, 6), st.times()),
+    st.builds(Monthly, st.one_of(st.none(), st.integers(1, 31)), st.times()),
+)
+
+
+@given(
+    CADENCES,
+    st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1)),
+    st.sampled_from([UTC, BERLIN, ZoneInfo("America/New_York"), ZoneInfo("Australia/Lord_Howe")]),
+)
+def test_latest_and_next_slot_bracket_now(cadence, naive, zone) -> None:
+    """For any cadence and instant: latest <= now < next, and nothing lies between them."""
+    now = naive.replace(tzinfo=UTC)
+    latest, following = latest_slot(cadence, zone, now), next_slot(cadence, zone, now)
+    assert latest <= now < following
+    assert next_slot(cadence, zone, latest) == following
+    if not isinstance(cadence, Interval):
+        assert following - latest <= timedelta(days=31, hours=3)
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def settings_for(tmp_path: Path, schedule=None, catalog=CATALOG, **all_vars):
+    variables = {"state_dir": str(tmp_path / "state"), **all_vars}
+    if schedule is not None:
+        variables["schedule"] = schedule
+    inventory = write_inventory(
+        tmp_path / "inv.yaml", {"h": {"ansible_connection": "local"}}, all_vars=variables
+    )
+    return load_settings(inventory, catalog, environ={})
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ({"task": "db.nope", "every": "day"}, "schedule job 1 (db.nope): key 'task': unknown task"),
+        ({"task": "health.check", "every": "day", "at": "25:00"}, "key 'at': expected a time"),
+        (
+            {"task": "health.check", "every": "week", "day": 31},
+            "schedule job 1 (health.check): key 'day': a day of the month is only for every month",
+        ),
+        ({"task": "health.check", "every": "month", "day": 32}, "key 'day': expected a day"),
+        ({"task": "health.check", "every": "month", "on": "sun"}, "key 'on': a weekday is only"),
+        (
+            {"task": "health.check", "every": "week", "on": "someday"},
+            "key 'on': expected a weekday",
+        ),
+        ({"task": "health.check", "every": "fortnight"}, "key 'every'"),
+        (
+            {"task": "health.check", "every": "15m", "at": "02:00"},
+            "key 'at': a time of day is only",
+        ),
+        ({"task": "health.check", "every": "day", "timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"task": "health.check", "every": "day", "jitter": "soon"}, "key 'jitter'"),
+        ({"task": "health.check", "every": "day", "args": {"nope": 1}}, "unknown flag 'nope'"),
+        ({"task": "health.check", "every": "day", "args": {"json": True}}, "unknown flag 'json'"),
+        ({"task": "health.check", "every": "day", "colour": "red"}, "unknown key 'colour'"),
+        ({"every": "day"}, "schedule job 1: key 'task' is missing"),
+    ],
+)
+def test_invalid_jobs_are_refused_naming_the_job(tmp_path: Path, job, message) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings_for(tmp_path, [job])
+    assert message in str(raised.value)
+
+
+def test_every_problem_is_reported_together(tmp_path: Path) -> None:
+    schedule = [
+        {"task": "health.check", "every": "day"},
+        {"task": "db.nope", "every": "day"},
+        {"task": "health.check", "every": "month", "day": 0},
+        {"task": "health.check", "every": "day"},
+    ]
+    with pytest.raises(ConfigError) as raised:
+        settings_for(tmp_path, schedule)
+    text = str(raised.value)
+    assert "schedule job 2 (db.nope)" in text and "schedule job 3 (health.check)" in text
+    assert "schedule job 4 (health.check): name 'health.check' is also job 1's" in text
+
+
+def test_valid_job_becomes_a_frozen_job_with_task_flags(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        [
+            {
+                "task": "health.check",
+                "every": "week",
+                True: "Sunday",  # what YAML makes of an unquoted `on:` key
+                "at": "03:15",
+                "timezone": "Europe/Berlin",
+                "limit": "db*",
+                "jitter": "5m",
+                "args": {"disk_path": ["/", "/var"], "long_query_seconds": 60},
+            }
+        ],
+    )
+    (job,) = settings.jobs
+    assert (job.name, job.task, job.cadence) == (
+        "health.check@db*",
+        "health.check",
+        Weekly(6, time(3, 15)),
+    )
+    assert job.args == ("--disk-path", "/", "--disk-path", "/var", "--long-query-seconds", "60")
+    assert job.jitter == timedelta(minutes=5) and job.zone_name == "Europe/Berlin"
+    with pytest.raises(AttributeError):
+        job.task = "other"  # type: ignore[misc]
+
+
+def test_default_schedule_keeps_only_tasks_that_exist(tmp_path: Path) -> None:
+    """Without a schedule the runbook jobs apply, minus those whose task is not installed."""
+
+    @task
+    def vacuum(c, inventory=None):
+        """Vacuum."""
+
+    @task
+    def check(c, inventory=None):
+        """Check."""
+
+    catalog = catalog_from(Collection(Collection("db", vacuum), Collection("health", check)))
+    settings = settings_for(tmp_path, catalog=catalog)
+    assert settings.default_schedule
+    assert [(job.task, job.describe()) for job in settings.jobs] == [
+        ("health.check", "every day at 07:00"),
+        ("db.vacuum", "every sunday at 03:00"),
+    ]
+
+
+def test_state_dir_comes_from_environment_then_var_then_xdg(tmp_path: Path) -> None:
+    from maintenance.scheduler.config import state_dir
+
+    assert state_dir({"state_dir": "/v"}, {"MAINT_STATE_DIR": "/e"}) == Path("/e")
+    assert state_dir({"state_dir": "/v"}, {}) == Path("/v")
+    assert state_dir({}, {"XDG_STATE_HOME": "/x"}) == Path("/x/maint")
+    assert state_dir({}, {"HOME": "/home/u"}) == Path("/home/u/.local/state/maint")
+
+
+# --- exports ------------------------------------------------------------------------------
+
+EXPORTED = [
+    {"task": "health.check", "every": "day", "at": "02:30"},
+    {"task": "health.check", "every": "week", "on": "sunday", "at": "03:00", "name": "weekly"},
+    {"task": "health.check", "every": "month", "day": 1, "at": "04:00", "name": "monthly"},
+    {"task": "health.check", "every": "month", "day": 31, "at": "05:00", "name": "day31"},
+    {"task": "health.check", "every": "month", "day": "last", "at": "06:00", "name": "last"},
+    {"task": "health.check", "every": "15m", "name": "often", "limit": "web", "jitter": "1m"},
+    {"task": "health.check", "every": "week", "on": "sun", "at": "02:30", "name": "berlin"}
+    | {"timezone": "Europe/Berlin"},
+]
+
+
+def test_crontab_lines_for_daily_weekly_monthly_and_last(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, EXPORTED)
+    text = export.crontab(settings.jobs, settings.inventory, ["/usr/bin/maint"])
+    inventory = settings.inventory
+    lines = [line for line in text.splitlines() if line[:1].isdigit() or line.startswith("*")]
+    command = f"/usr/bin/maint health.check --inventory {inventory}"
+    last_day = '[ "$(date -d tomorrow +\\%d)" = 01 ] &&'
+    assert lines == [
+        f"30 2 * * * {command}",
+        f"0 3 * * 0 {command}",
+        f"0 4 1 * * {command}",
+        f"0 5 31 * * {command}",
+        f"0 5 28-30 2,4,6,9,11 * {last_day} {command}",
+        f"0 6 28-31 * * {last_day} {command}",
+        f"*/15 * * * * sleep $(shuf -i 0-59 -n 1); {command} --limit web",
+        f"30 2 * * 0 {command}",
+    ]
+    assert "CRON_TZ=Europe/Berlin\n# job 7 berlin" in text
+
+
+def test_crontab_last_day_test_is_true_only_on_the_last_day() -> None:
+    """The shell test in the crontab line, run with GNU date, picks the month's last day."""
+    for day, expected in (("2024-02-28", 1), ("2024-02-29", 0), ("2023-02-28", 0)):
+        done = subprocess.run(
+            ["sh", "-c", f'[ "$(date -d "{day} + 1 day" +%d)" = 01 ]'], check=False
+        )
+        assert (done.returncode == 0) == (expected == 0), day
+
+
+def test_cron_refuses_intervals_it_cannot_express(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, [{"task": "health.check", "every": "7m"}])
+    with pytest.raises(ConfigError, match="cron cannot run every 7m"):
+        export.crontab(settings.jobs, settings.inventory, ["maint"])
+
+
+def test_systemd_units_are_valid_and_fire_when_the_daemon_would(tmp_path: Path) -> None:
+    """Timers carry Persistent= and RandomizedDelaySec=; systemd computes the daemon's slots."""
+    settings = settings_for(tmp_path, EXPORTED)
+    units = export.systemd_units(settings.jobs, settings.inventory, [shutil.which("true")])
+    weekly = units["maint-weekly.timer"]
+    assert "OnCalendar=Sun *-*-* 03:00:00" in weekly and "Persistent=true" in weekly
+    assert "RandomizedDelaySec=60s" in units["maint-often.timer"]
+    assert "ExecStart=/usr/bin/true health.check --inventory" in units["maint-weekly.service"]
+    assert "Type=oneshot" in units["maint-weekly.service"]
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        return
+    for name, content in units.items():
+        (tmp_path / name).write_text(content)
+    verify = subprocess.run(
+        [tool, "verify", "--man=no", *sorted(map(str, tmp_path.glob("maint-*")))],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stderr
+    for job in settings.jobs:
+        if isinstance(job.cadence, Interval):
+            continue
+        expected = upcoming(job.cadence, job.zone, datetime.now(UTC), 4)
+        assert _systemd_elapses(tool, export.on_calendar(job), 4) == expected, job.name
+
+
+def _systemd_elapses(tool: str, expressions: list[str], count: int) -> list[datetime]:
+    """The next COUNT times systemd would start a timer with these OnCalendar= lines."""
+    times: set[datetime] = set()
+    for expression in expressions:
+        done = subprocess.run(
+            [tool, "calendar", "--iterations", str(count), expression],
+            capture_output=True,
+            text=True,
+            env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+            check=True,
+        )
+        for line in done.stdout.splitlines():
+            key, _, value = line.strip().partition(": ")
+            if key in ("Next elapse", "(in UTC)") or key.startswith("Iter."):
+                times.add(
+                    datetime.strptime(value.split(" ", 1)[1], "%Y-%m-%d %H:%M:%S %Z").replace(
+                        tzinfo=UTC
+                    )
+                )
+    return sorted(times)[:count]
+
+
+# --- runs, metrics, notifications ---------------------------------------------------------
+
+
+def test_task_document_gives_each_hosts_status() -> None:
+    document = {
+        "task": "backup.db",
+        "results": [
+            {"host": "a", "status": "ok", "duration_s": 1.0, "details": {}, "error": None},
+            {
+                "host": "b",
+                "status": "unreachable",
+                "duration_s": 3.0,
+                "details": {},
+                "error": "refused",
+            },
+        ],
+    }
+    outcome = outcome_from(1, json.dumps(document), "", datetime.now(UTC))
+    assert outcome.status == "failed" and outcome.error == "b: refused"
+    assert [host["status"] for host in outcome.hosts] == ["ok", "unreachable"]
+
+
+def test_crashed_task_fails_with_the_end_of_its_stderr_masked() -> None:
+    stderr = "Traceback ...\nOperationalError: postgresql://maint:hunter2secret@db/x refused\n"
+    outcome = outcome_from(1, "", stderr, datetime.now(UTC))
+    assert outcome.status == "failed" and "OperationalError" in outcome.error
+    assert "hunter2secret" not in outcome.error
+
+
+def test_sizes_and_days_left_are_found_anywhere_in_details() -> None:
+    details = {
+        "databases": [{"name": "app", "size": 1234}, {"name": "crm", "size": 99}],
+        "certificates": [{"endpoint": "db:5432", "days_left": 12}],
+        "size": 5,
+    }
+    assert sorted(detail_figures(details)) == [
+        ("days_left", "db:5432", 12.0),
+        ("size", "", 5.0),
+        ("size", "app", 1234.0),
+        ("size", "crm", 99.0),
+    ]
+
+
+def test_textfile_keeps_the_last_success_after_a_failure(tmp_path: Path) -> None:
+    ok = [{"host": "db1", "status": "ok", "duration_s": 2, "details": {"size": 10}}]
+    failed = [{"host": "db1", "status": "failed", "duration_s": 1, "details": {}}]
+    write_textfile(tmp_path, "backup.db", ok, 1000.0)
+    path = write_textfile(tmp_path, "backup.db", failed, 2000.0)
+    text = path.read_text()
+    assert path.name == "maint_backup_db.prom"
+    assert 'maint_task_last_success_timestamp_seconds{host="db1",task="backup.db"} 1000.0' in text
+    assert 'maint_task_last_run_timestamp_seconds{host="db1",task="backup.db"} 2000.0' in text
+    assert (
+        'maint_task_last_status{host="db1",maint_task_last_status="failed",task="backup.db"} 1.0'
+        in text
+    )
+
+
+def test_webhook_fires_on_failure_and_recovery_only() -> None:
+    assert webhook_event("failed", "ok") == "failure"
+    assert webhook_event("failed", "failed") == "failure"
+    assert webhook_event("ok", "failed") == "recovery"
+    assert webhook_event("ok", "ok") is None and webhook_event("ok", None) is None
+
+
+def test_webhook_url_is_shown_without_its_secret_path() -> None:
+    assert (
+        masked_url("https://hooks.slack.com/services/T0/B0/XYZsecret")
+        == "https://hooks.slack.com/…"
+    )
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+def test_invalid_schedule_stops_the_daemon_before_it_starts(tmp_path: Path) -> None:
+    """`maint schedule.run` on a bad schedule exits 2 naming the job, without a traceback."""
+    inventory = write_inventory(
+        tmp_path / "inv.yaml",
+        {"h": {"ansible_connection": "local"}},
+        all_vars={"schedule": [{"task": "health.check", "every": "week", "day": 31}]},
+    )
+    done = subprocess.run(
+        ["maint", "schedule.run", "-i", str(inventory)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "schedule job 1 (health.check): key 'day'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_list_shows_next_runs_in_the_jobs_time_zone(tmp_path: Path) -> None:
+    schedule = [{"task": "health.check", "every": "week", "on": "sunday", "at": "03:00"}]
+    inventory = write_inventory(
+        tmp_path / "inv.yaml",
+        {"h": {"ansible_connection": "local"}},
+        all_vars={"schedule": [schedule[0] | {"timezone": "Europe/Berlin"}]},
+    )
+    done = subprocess.run(
+        ["maint", "schedule.list", "-i", str(inventory), "--count", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "every sunday at 03:00 Europe/Berlin" in done.stdout
+    assert done.stdout.count(" 03:00:00 CE") == 2  # CET or CEST, Sundays at 03:00
+
+
+def test_export_writes_verified_systemd_units(tmp_path: Path) -> None:
+    inventory = write_inventory(
+        tmp_path / "inv.yaml",
+        {"h": {"ansible_connection": "local"}},
+        all_vars={"schedule": EXPORTED},
+    )
+    done = subprocess.run(
+        [
+            "maint",
+            "schedule.export",
+            "-i",
+            str(inventory),
+            "--format",
+            "systemd",
+            "--output",
+            str(tmp_path / "units"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    names = sorted(path.name for path in (tmp_path / "units").iterdir())
+    assert len(names) == 2 * len(EXPORTED) and "maint-day31.timer" in names
