@@ -430,6 +430,16 @@ def test_local_store_keeps_files_private_and_hides_partial_writes(tmp_path: Path
     assert [p.name for p in (tmp_path / "store/db1/app").iterdir()] == ["1.dump"]
 
 
+def test_abort_inside_the_block_is_final(tmp_path: Path) -> None:
+    """Aborting explicitly inside the with-block ends the upload; leaving the block is quiet."""
+    store = LocalStore(tmp_path / "store")
+    with store.open_write("db1/app/1.dump") as upload:
+        upload.write(b"unwanted")
+        upload.abort()
+    assert upload.info is None
+    assert list((tmp_path / "store").rglob("*.dump*")) == []
+
+
 # --- open_store -----------------------------------------------------------------------------
 
 

@@ -137,9 +137,11 @@ class Upload(ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self.closed:  # committed or aborted explicitly inside the block
+            return
         if exc is None:
             self.commit()
-        elif not self.closed:
+        else:
             self._abort_after(exc)
 
     def _require_open(self, action: str) -> None:

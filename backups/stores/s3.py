@@ -111,7 +111,7 @@ class S3Store(Store):
         self.max_attempts = max_attempts
         self._endpoint_url = endpoint_url
         self._region = region
-        self._upload_args = {
+        self.upload_args = {
             name: value
             for name, value in (
                 ("StorageClass", storage_class),
@@ -263,7 +263,7 @@ class _S3Upload(Upload):
                     Bucket=self._store.bucket,
                     Key=self._object_key,
                     Body=self._buffer,
-                    **self._store._upload_args,
+                    **self._store.upload_args,
                 )
             else:
                 if self._buffer:
@@ -306,7 +306,7 @@ class _S3Upload(Upload):
                     Bucket=self._store.bucket,
                     Key=self._object_key,
                     **self._checksum_args(),
-                    **self._store._upload_args,
+                    **self._store.upload_args,
                 )
             except Exception as exc:
                 raise self._store.error("start uploading", self.key, exc) from exc
@@ -320,11 +320,16 @@ class _S3Upload(Upload):
                 f"{self._store.part_size} bytes; raise the part_size option"
             )
         assert self._worker is not None
-        buffer, self._buffer = self._buffer, bytearray()
-        self._in_flight = self._worker.submit(self._upload_part, number, buffer)
+        holder, self._buffer = [self._buffer], bytearray()
+        self._in_flight = self._worker.submit(self._upload_part, number, holder)
 
-    def _upload_part(self, number: int, buffer: bytearray) -> dict[str, Any]:
-        """Upload one part (in the worker thread); return its entry for the completion."""
+    def _upload_part(self, number: int, holder: list[bytearray]) -> dict[str, Any]:
+        """Upload one part (in the worker thread); return its entry for the completion.
+
+        The part is taken out of HOLDER so that it is freed when this returns: the executor
+        drops its arguments only later, and meanwhile a third part could be filling up.
+        """
+        buffer = holder.pop()
         try:
             response = self._store.client().upload_part(
                 Bucket=self._store.bucket,

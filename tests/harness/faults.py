@@ -22,7 +22,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -107,7 +107,6 @@ class _Rule:
     remaining: int | None  # None: forever
     status: int | None  # None: cut the connection instead of answering
     after_bytes: int = 0
-    served: int = field(default=0)
 
 
 class FaultProxy:
@@ -186,7 +185,6 @@ class FaultProxy:
                 if rule.remaining != 0 and rule.match(request):
                     if rule.remaining is not None:
                         rule.remaining -= 1
-                    rule.served += 1
                     return rule
         return None
 
