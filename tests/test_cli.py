@@ -28,6 +28,13 @@ def test_invoke_in_repo_root_lists_the_same_tasks() -> None:
     assert names(maint.stdout)
 
 
+@pytest.mark.parametrize("name", ["db.unused_indexes", "db.unused-indexes"])
+def test_maint_takes_both_spellings_of_a_task_name(name: str) -> None:
+    done = subprocess.run(["maint", name, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "db.unused-indexes" in done.stdout and "--database" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

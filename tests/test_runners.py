@@ -177,8 +177,9 @@ def test_ssh_connection_is_reused_across_commands(ssh_runner: SshRunner) -> None
 def test_unknown_host_key_is_refused_with_its_fingerprint(ssh_fleet, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    with SshRunner(ssh_host(ssh_fleet, ssh_known_hosts=str(empty))) as runner, pytest.raises(
-        HostKeyError, match=r"not in known_hosts: it offered ssh-ed25519 SHA256:\S+"
+    with (
+        SshRunner(ssh_host(ssh_fleet, ssh_known_hosts=str(empty))) as runner,
+        pytest.raises(HostKeyError, match=r"not in known_hosts: it offered ssh-ed25519 SHA256:\S+"),
     ):
         runner.run("true")
 

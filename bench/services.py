@@ -1,0 +1,75 @@
+"""PostgreSQL clusters and an S3 server for benchmarks, always removed at the end.
+
+Cluster names carry the benchmark's pid (`maint_bench_<role>_<pid>`), so benchmarks and test
+runs in parallel never touch each other's; clusters of benchmarks that died (pid gone) are
+dropped on the next start.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.harness import Cluster, Service, drop_cluster, start_cluster, start_moto
+from tests.harness.postgres import CONF_ROOT, PG_VERSION
+
+PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@contextmanager
+def bench_cluster(role: str) -> Iterator[Cluster]:
+    """A fresh cluster for this benchmark process, destroyed on exit (Ctrl-C included)."""
+    _sweep_stale()
+    cluster = start_cluster(f"maint_bench_{role}_{os.getpid()}")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@contextmanager
+def moto_server() -> Iterator[Service]:
+    service = start_moto()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def s3_client(service: Service):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=service.url,
+        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        region_name=S3_ENV["AWS_DEFAULT_REGION"],
+    )
+
+
+def empty_bucket(client, bucket: str) -> None:
+    """Delete every object: moto holds them all in memory."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", ()):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+
+
+def libpq_env(cluster: Cluster) -> dict[str, str]:
+    """The password for the raw tools, kept out of their argv as the product keeps it."""
+    return {"PGPASSWORD": cluster.password}
+
+
+def _sweep_stale() -> None:
+    for conf in CONF_ROOT.glob("maint_bench_*_*"):
+        pid = conf.name.rsplit("_", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            drop_cluster(conf.name)
