@@ -151,7 +151,9 @@ class _Dumper:
             try:
                 conninfo, env = pg.client_connection(self.host, TASK, database)
                 command = dump_command(tool, conninfo, snapshot)
-                stream = dump_into_store(self.runner, command, env, self.store, key, codec)
+                stream = dump_into_store(
+                    self.runner, command, env, self.store, key, codec, self.settings.level
+                )
             except BaseException:
                 counts.abandon(connection)
                 raise

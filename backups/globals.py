@@ -48,7 +48,7 @@ def backup_globals(host: Host, runner: Runner, options: object) -> Result:
     started = datetime.now(UTC)
     key = globals_key(host.name, started, suffix(settings.codec))
     command = globals_command(tool.path, conninfo, superuser)
-    stream = dump_into_store(runner, command, env, store, key, settings.codec)
+    stream = dump_into_store(runner, command, env, store, key, settings.codec, settings.level)
     manifest = Manifest(
         host=host.name, database=key.database, key=key.key, started_at=started.isoformat(),
         finished_at=datetime.now(UTC).isoformat(), size=stream.stored.size,

@@ -62,10 +62,12 @@ class Progress:
 class BackupStream:
     """The writer handed to the runner: compresses into SINK, hashing the stored bytes."""
 
-    def __init__(self, codec: str, sink: Writer, progress: Progress) -> None:
+    def __init__(
+        self, codec: str, sink: Writer, progress: Progress, level: int | None = None
+    ) -> None:
         self.stored = DigestWriter(sink)
         self.raw_size = 0
-        self._compressor = compressing_writer(codec, self.stored)
+        self._compressor = compressing_writer(codec, self.stored, level)
         self._progress = progress
 
     def write(self, data: bytes) -> int:

@@ -11,7 +11,7 @@ from maintenance.errors import ConfigError
 from maintenance.inventory import Host
 from maintenance.units import parse_duration, parse_size
 
-from .codecs import DEFAULT_CODEC, check_codec
+from .codecs import DEFAULT_CODEC, check_codec, check_level
 
 DEFAULT_STORE = "~/.local/share/maint/backups"
 # Restores write private files (umask 077, unique names) here on the restoring host.
@@ -28,6 +28,7 @@ class BackupSettings:
     store_url: str
     store_options: dict[str, Any]
     codec: str
+    level: int | None
     exact_count_max_bytes: int
     min_size_ratio: float
     incomplete_grace: timedelta
@@ -48,10 +49,12 @@ class BackupSettings:
         store = str(raw.get("store") or DEFAULT_STORE)
         if "://" not in store:
             store = str(Path(store).expanduser())
+        codec = check_codec(str(raw.get("codec", DEFAULT_CODEC)))
         return cls(
             store_url=store,
             store_options=dict(raw),
-            codec=check_codec(str(raw.get("codec", DEFAULT_CODEC))),
+            codec=codec,
+            level=check_level(codec, raw.get("level"), f"{where}.level'"),
             exact_count_max_bytes=parse_size(
                 raw.get("exact_count_max_size", "2GB"), f"{where}.exact_count_max_size'"
             ),

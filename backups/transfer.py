@@ -30,11 +30,14 @@ def dump_into_store(
     store: Store,
     key: BackupKey,
     codec: str,
+    level: int | None = None,
 ) -> BackupStream:
-    """Stream COMMAND's stdout through CODEC into KEY. Raise DumpError if the tool failed."""
+    """Stream COMMAND's stdout through CODEC (at LEVEL) into KEY. Raise DumpError if the tool
+    failed."""
     tool = command[0].rsplit("/", 1)[-1]
     with store.open_write(key.key) as upload:
-        stream = BackupStream(codec, upload, Progress(f"{key.host}/{key.database}"))
+        progress = Progress(f"{key.host}/{key.database}")
+        stream = BackupStream(codec, upload, progress, level)
         result = runner.stream(command, stdout=stream, env=env)
         if result.exit_code != 0:
             detail = mask_text(result.stderr.strip()) or "no message"

@@ -248,6 +248,50 @@ def test_empty_policy_and_bad_store_are_configuration_errors(prod_cluster, tmp_p
     assert code != 0 and "empty" in stderr.lower() and "Traceback" not in stderr
 
 
+def test_compression_level_trades_cpu_for_size(prod_cluster, staging_cluster, tmp_path):
+    """backup.level: a higher zstd level stores fewer bytes of the same dump, which restores."""
+    name = "levels"
+    prod_cluster.create_database(name)
+    prod_cluster.execute(
+        "CREATE TABLE t AS SELECT i, repeat(md5((i % 5000)::text), 3) AS m"
+        " FROM generate_series(1, 100000) i",
+        dbname=name,
+    )
+    sizes, keys = {}, {}
+    try:
+        for level in (1, 19):
+            host = db_host(prod_cluster, str(tmp_path / f"level{level}"), level=level)
+            host["postgres"]["databases"] = [name]
+            inventory = write_inventory(tmp_path / f"inv{level}.yaml", {"db1": host})
+            code, report, stderr = maint("backup.db", "-i", str(inventory))
+            assert code == 0, stderr
+            sizes[level], keys[level] = only_backup(report)["size"], only_backup(report)["key"]
+        assert sizes[19] < 0.8 * sizes[1]
+        restore_into(open_store(str(tmp_path / "level19")), keys[19], staging_cluster, name)
+        try:
+            assert table_digests(staging_cluster, name) == table_digests(prod_cluster, name)
+        finally:
+            staging_cluster.drop_database(name)
+    finally:
+        prod_cluster.drop_database(name)
+
+
+@pytest.mark.parametrize(
+    ("backup", "message"),
+    [
+        ({"level": 25}, "key 'backup.level': expected a zst level from 1 to 19, got 25"),
+        ({"codec": "gz", "level": "high"}, "expected a gz level from 1 to 9, got 'high'"),
+        ({"codec": "none", "level": 3}, "codec 'none' takes no level"),
+    ],
+)
+def test_bad_compression_level_is_a_configuration_error(prod_cluster, tmp_path, backup, message):
+    host = db_host(prod_cluster, str(tmp_path / "store"), **backup)
+    inventory = write_inventory(tmp_path / "inv.yaml", {"db1": host})
+    code, _, stderr = maint("backup.db", "-i", str(inventory))
+    assert code == 2 and message in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "store").exists()
+
+
 def test_much_smaller_dump_is_flagged(prod_cluster, tmp_path):
     name = "shrinking"
     prod_cluster.create_database(name)

@@ -25,7 +25,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from backups.stores import ObjectNotFound, Store, StoreError, open_store
+from backups.stores import ObjectNotFound, Store, StoreError, open_store, s3
 from backups.stores.local import LocalStore
 from maintenance.errors import ConfigError
 from tests.harness import Service, free_port
@@ -377,7 +377,7 @@ def test_s3_upload_options_reach_the_object(s3_server: Service) -> None:
 
 
 def test_s3_upload_memory_stays_bounded(s3_server: Service) -> None:
-    """A 200 MB streamed upload with the default 16 MiB parts holds about two parts at most."""
+    """A 200 MB streamed upload with the default 8 MiB parts holds about two parts at most."""
     bucket = new_bucket_name()
     s3_client(s3_server.url).create_bucket(Bucket=bucket)
     store = open_store(f"s3://{bucket}/mem", {"endpoint_url": s3_server.url})
@@ -393,8 +393,24 @@ def test_s3_upload_memory_stays_bounded(s3_server: Service) -> None:
         tracemalloc.stop()
     assert upload.info is not None and upload.info.size == 200 * MIB
     print(f"tracemalloc peak for a 200 MiB upload: {peak / MIB:.1f} MiB")
-    assert peak < 3 * 16 * MIB
+    assert peak < 3 * 8 * MIB
     store.delete("big.dump")
+
+
+def test_s3_parts_grow_so_big_dumps_fit_in_10000_parts(s3_server: Service, monkeypatch) -> None:
+    """Part sizes double every PARTS_PER_STEP parts (here 2): 5, 5, 10, 10, then the rest."""
+    monkeypatch.setattr(s3, "PARTS_PER_STEP", 2)
+    backend = s3_backend(s3_server.url)
+    digest = stream_into(backend.store, "growing", 33 * MIB)
+    client = s3_client(s3_server.url)
+    sizes = [
+        client.head_object(Bucket=backend.store.bucket, Key="backups/growing", PartNumber=n)[
+            "ContentLength"
+        ]
+        for n in range(1, 6)
+    ]
+    assert sizes == [5 * MIB, 5 * MIB, 10 * MIB, 10 * MIB, 3 * MIB]
+    assert hashlib.sha256(backend.store.get_bytes("growing")).hexdigest() == digest
 
 
 # --- GCS through the fault proxy ------------------------------------------------------------

@@ -1,8 +1,10 @@
 """A store in an S3 bucket or an S3-compatible service (s3://bucket/prefix), through boto3.
 
 Uploads use explicit multipart with at most two part buffers alive: one filling, one in
-flight on a single worker thread, so memory stays near 2 x part_size whatever the dump size
-(boto3's upload_fileobj fed from a pipe was measured holding twice the dump). Objects smaller
+flight on a single worker thread, so memory stays near 2 x part_size (boto3's upload_fileobj fed
+from a pipe was measured holding twice the dump). S3 allows 10 000 parts per object, so part
+sizes double every PARTS_PER_STEP parts: 8 MiB parts carry the first 8 GiB, and an object
+of about 2 TiB still fits; memory grows only for dumps past 8 GiB. Objects smaller
 than one part go up in a single PutObject. Every request, UploadPart and
 CompleteMultipartUpload included, is retried by botocore's 'standard' retry mode on 5xx,
 throttling, timeouts and dropped connections; a write that still fails aborts its multipart
@@ -37,10 +39,11 @@ from .base import (
 )
 
 MIB = 1024 * 1024
-DEFAULT_PART_SIZE = 16 * MIB
+DEFAULT_PART_SIZE = 8 * MIB
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
 MAX_PART_SIZE = 5 * 1024 * MIB
 MAX_PARTS = 10_000
+PARTS_PER_STEP = 1_000  # parts of one size before the size doubles
 DEFAULT_MAX_ATTEMPTS = 5
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 # Errors S3 answers when the credentials are missing, wrong or not allowed.
@@ -247,7 +250,7 @@ class _S3Upload(Upload):
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        part_size = self._store.part_size
+        part_size = self._part_size(len(self._parts) + 1 + (self._in_flight is not None))
         while view:
             room = part_size - len(self._buffer)
             self._buffer += view[:room]
@@ -297,6 +300,11 @@ class _S3Upload(Upload):
             if _error_code(exc) != "NoSuchUpload":
                 raise self._store.error("abort the multipart upload of", self.key, exc) from exc
 
+    def _part_size(self, number: int) -> int:
+        """The size of part NUMBER: part_size, doubled every PARTS_PER_STEP parts."""
+        doublings = (number - 1) // PARTS_PER_STEP
+        return min(self._store.part_size << doublings, MAX_PART_SIZE)
+
     def _send_part(self) -> None:
         """Hand the full buffer to the worker, after the part before it has gone up."""
         client = self._store.client()
@@ -316,8 +324,8 @@ class _S3Upload(Upload):
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StoreError(
-                f"{self._store.url}: {self.key!r} needs more than {MAX_PARTS} parts of "
-                f"{self._store.part_size} bytes; raise the part_size option"
+                f"{self._store.url}: {self.key!r} needs more than {MAX_PARTS} parts "
+                f"starting at {self._store.part_size} bytes; raise the part_size option"
             )
         assert self._worker is not None
         holder, self._buffer = [self._buffer], bytearray()
