@@ -1,13 +1,11 @@
-"""Tasks of the `backup` namespace: backup.db, backup.globals, backup.list, backup.prune."""
+"""Tasks of the `backup` namespace: backup.db, backup.globals, backup.list, backup.prune.
+
+The procedures are imported inside each task (see common.py's docstring on start-up time).
+"""
+
+from typing import Any
 
 from invoke import Collection, task
-
-from backups.backup import BackupOptions, backup_host
-from backups.globals import backup_globals
-from backups.listing import ListOptions, list_host
-from backups.prune import PruneOptions, prune_host
-from backups.settings import BackupSettings
-from backups.stores import open_store
 
 from ..executor import DEFAULT_FORKS
 from .common import run_task, task_help
@@ -23,10 +21,21 @@ KEEP_FLAGS = {
 }
 
 
-def _validate(host, options) -> None:
+def _validate(host, options) -> Any:
     """Refuse bad backup vars or an unknown store URL before any host starts work."""
+    from backups.settings import BackupSettings
+    from backups.stores import open_store
+
     settings = BackupSettings.for_host(host)
     open_store(settings.store_url, settings.store_options)
+    return settings
+
+
+def _validate_prune(host, options) -> None:
+    """As _validate, and refuse a bad or empty keep policy (vars and flags) up front."""
+    from backups.prune import policy_for
+
+    policy_for(host, _validate(host, options), dict(options.overrides))
 
 
 @task(
@@ -54,6 +63,8 @@ def db(
     The manifest (size, sha256, row counts from the dump's own snapshot) is written last;
     a failed dump leaves no object behind.
     """
+    from backups.backup import BackupOptions, backup_host
+
     options = BackupOptions(databases=tuple(database or ()), prune=prune, dry_run=dry_run)
     run_task(
         "backup.db",
@@ -70,6 +81,8 @@ def db(
 @task(name="globals", help=task_help())
 def globals_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS):
     """Back up roles and tablespaces (pg_dumpall --globals-only) beside the database dumps."""
+    from backups.globals import backup_globals
+
     run_task(
         "backup.globals",
         backup_globals,
@@ -85,6 +98,8 @@ def globals_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS):
 @task(name="list", help=task_help(database="only this database's backups"))
 def list_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, database=None):
     """List complete backups per host and database: time, age, size, codec, key."""
+    from backups.listing import ListOptions, list_host
+
     run_task(
         "backup.list",
         list_host,
@@ -121,6 +136,8 @@ def prune(
 
     Never removes the newest complete backup; refuses an empty policy.
     """
+    from backups.prune import PruneOptions, prune_host
+
     given = {
         "keep_last": keep_last,
         "keep_hourly": keep_hourly,
@@ -128,10 +145,9 @@ def prune(
         "keep_weekly": keep_weekly,
         "keep_monthly": keep_monthly,
         "keep_yearly": keep_yearly,
+        "keep_within": keep_within,
     }
-    overrides = {name: int(value) for name, value in given.items() if value is not None}
-    if keep_within:
-        overrides["keep_within"] = keep_within
+    overrides = {name: value for name, value in given.items() if value not in (None, "")}
     options = PruneOptions(dry_run=dry_run, overrides=tuple(overrides.items()))
     run_task(
         "backup.prune",
@@ -141,7 +157,7 @@ def prune(
         limit=limit,
         json=json,
         forks=forks,
-        validate=_validate,
+        validate=_validate_prune,
     )
 
 

@@ -3,9 +3,7 @@
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from ..certs import CertsOptions, check_host, host_certs
 from ..executor import DEFAULT_FORKS
-from ..health import monitoring_exit_code
 from .common import run_task, task_help
 
 COLUMNS = ("days", "state", "target", "role", "subject", "not_after", "problems")
@@ -36,6 +34,9 @@ def check(
 
     Exit codes follow monitoring plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
+    from ..certs import CertsOptions, check_host, host_certs
+    from ..health import monitoring_exit_code
+
     options = CertsOptions(warn_days=_days(warn_days, "warn"), crit_days=_days(crit_days, "crit"))
     run_task(
         "certs.check",

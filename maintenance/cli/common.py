@@ -1,4 +1,10 @@
-"""What every task does around its procedure: inventory, --limit, fan-out, report, exit code."""
+"""What every task does around its procedure: inventory, --limit, fan-out, report, exit code.
+
+Task modules import their procedures inside the task body, not at the top: `maint` builds
+the whole task tree at every start, and a `maint logs.clean` from cron should not pay for
+boto3, psycopg and cryptography that only other namespaces use (start-up went from about
+0.5 s to 0.25 s here).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,6 @@ from ..limits import select_hosts
 from ..logconfig import configure_logging
 from ..reporting import EXIT_USAGE, emit, exit_code
 from ..results import Result
-from ..scheduler.textfile import write_if_asked as write_textfile_if_asked
 
 DEFAULT_INVENTORY = "inventory.yaml"
 
@@ -68,6 +73,8 @@ def run_task(
             raise ConfigError("\n  ".join(["invalid configuration:", *problems]))
     except ConfigError as exc:
         raise Exit(f"error: {exc}", code=usage_code) from None
+    from ..scheduler.textfile import write_if_asked as write_textfile_if_asked
+
     results = run_procedure(task, procedure, hosts, options, forks=forks)
     write_textfile_if_asked(task, hosts, results)  # metrics.textfile_dir var; never fails
     emit(task, results, as_json=json, columns=columns)

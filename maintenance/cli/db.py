@@ -5,33 +5,12 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Task
 from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
-from .. import pg
-from ..db import (
-    PurgeOptions,
-    ReindexOptions,
-    ReportOptions,
-    SessionOptions,
-    TableOptions,
-    analyze_host,
-    bloat_host,
-    idle_connections_host,
-    long_queries_host,
-    parse_setting,
-    purge_host,
-    purge_rule,
-    reindex_host,
-    settings_for,
-    unused_indexes_host,
-    vacuum_host,
-)
-from ..db.reports import DEFAULT_TOP
-from ..db.server import database_names, tunnel_target, wants_tunnel
 from ..errors import ConfigError
 from ..executor import DEFAULT_FORKS, Procedure
 from ..inventory import Host
@@ -39,6 +18,12 @@ from ..reporting import EXIT_USAGE
 from ..results import Result
 from ..units import parse_size
 from .common import run_task, task_help
+
+if TYPE_CHECKING:
+    from ..db import ReportOptions
+
+# maintenance.db (and psycopg with it) is imported inside each task: see common.py.
+DEFAULT_TOP = 20  # rows per database in the reports unless --top says otherwise
 
 COLUMNS = ("database", "object", "action", "status", "note")
 _SETTINGS = "postgres.maintenance"
@@ -64,6 +49,8 @@ def _parsed(build: Callable[[], Any]) -> Any:
 
 def _overrides(**flags: tuple[str, Any]) -> dict[str, Any]:
     """{setting: parsed value} for each flag given, passed as setting=(flag, raw value)."""
+    from ..db import parse_setting
+
     return {
         key: parse_setting(key, raw, f"--{flag}")
         for key, (flag, raw) in flags.items()
@@ -80,6 +67,10 @@ def _timeouts(lock_timeout: Any, statement_timeout: Any) -> dict[str, tuple[str,
 
 def _validate(host: Host, options: Any) -> None:
     """Refuse bad db vars on any selected host before work starts anywhere."""
+    from .. import pg
+    from ..db import settings_for
+    from ..db.server import database_names, tunnel_target, wants_tunnel
+
     settings_for(host, options.overrides)
     pg.host_dsn(host)
     if host.var("postgres.databases"):
@@ -184,6 +175,8 @@ def vacuum(
     Each table is reported with dead tuples and size before and after. A table locked by
     someone else past lock_timeout is skipped and reported.
     """
+    from ..db import TableOptions, vacuum_host
+
     options = _parsed(
         lambda: TableOptions(
             databases=tuple(database or ()),
@@ -239,6 +232,8 @@ def analyze(
     statement_timeout=None,
 ):
     """ANALYZE only the tables whose statistics are stale (many rows changed since)."""
+    from ..db import TableOptions, analyze_host
+
     options = _parsed(
         lambda: TableOptions(
             databases=tuple(database or ()),
@@ -297,6 +292,8 @@ def reindex(
     an estimate based on statistics. Invalid indexes left by an interrupted concurrent rebuild
     (*_ccnew, *_ccold) are dropped before and after.
     """
+    from ..db import ReindexOptions, reindex_host
+
     options = _parsed(
         lambda: ReindexOptions(
             databases=tuple(database or ()),
@@ -324,6 +321,8 @@ def reindex(
 def _report_options(
     database: Any, min_size: Any, top: Any, lock_timeout: Any, statement_timeout: Any
 ) -> ReportOptions:
+    from ..db import ReportOptions
+
     if not str(top).isdigit() or int(top) < 1:
         raise ConfigError(f"--top: expected a number of rows >= 1, got {top!r}")
     return ReportOptions(
@@ -360,6 +359,8 @@ def bloat(
     statement_timeout=None,
 ):
     """Report estimated table and index bloat (wasted bytes and ratio), largest first."""
+    from ..db import bloat_host
+
     options = _parsed(
         lambda: _report_options(database, min_size, top, lock_timeout, statement_timeout)
     )
@@ -388,6 +389,8 @@ def unused_indexes(
     Indexes behind primary keys, unique or exclusion constraints are left out: they enforce
     rules even when no query reads them.
     """
+    from ..db import unused_indexes_host
+
     options = _parsed(
         lambda: _report_options(database, min_size, top, lock_timeout, statement_timeout)
     )
@@ -439,6 +442,7 @@ def long_queries(
     Never touches its own session, replication or autovacuum workers, and leaves superuser
     sessions alone unless --include-superusers is given.
     """
+    from ..db import SessionOptions, long_queries_host
 
     def build() -> SessionOptions:
         if cancel and terminate:
@@ -494,6 +498,8 @@ def idle_connections(
     The runbooks' fix for "connection pool exhausted". The same sessions are never touched
     as by db.long_queries: not its own, no background workers, no superusers unless asked.
     """
+    from ..db import SessionOptions, idle_connections_host
+
     options = _parsed(
         lambda: SessionOptions(
             overrides=_overrides(
@@ -555,6 +561,7 @@ def purge(
     With --table, --column and --older-than one table is purged; without, every rule of the
     host's postgres.maintenance.purge list.
     """
+    from ..db import PurgeOptions, parse_setting, purge_host, purge_rule
 
     def build() -> PurgeOptions:
         rule = None

@@ -3,7 +3,6 @@
 from invoke import Collection, task
 
 from ..executor import DEFAULT_FORKS
-from ..health import check_host, monitoring_exit_code
 from .common import run_task, task_help
 
 
@@ -28,6 +27,8 @@ def check(
 
     Exit codes follow monitoring plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
+    from ..health import check_host, monitoring_exit_code
+
     overrides = {"disk_paths": disk_path or None, "long_query_seconds": long_query_seconds or None}
     run_task(
         "health.check",

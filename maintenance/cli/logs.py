@@ -3,7 +3,6 @@
 from invoke import Collection, task
 
 from ..executor import DEFAULT_FORKS
-from ..logs import CleanOptions, clean_host, parse_rules
 from .common import run_task, task_help
 
 FILE_COLUMNS = ("action", "reason", "size", "path")
@@ -21,6 +20,8 @@ def clean(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, dry_ru
     base directory are never touched. Each rule is one listing and one batch of actions on
     the host, however many files it has.
     """
+    from ..logs import CleanOptions, clean_host, parse_rules
+
     run_task(
         "logs.clean",
         clean_host,

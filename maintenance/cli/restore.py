@@ -2,9 +2,6 @@
 
 from invoke import Collection, task
 
-from backups import drill
-from backups.restore import RestoreOptions, restore_target_host, validate_restore
-
 from ..executor import DEFAULT_FORKS
 from .common import run_task, task_help
 
@@ -38,6 +35,8 @@ def verify(
     with the manifest, runs restore_checks, records <key>.verify.json and drops the scratch
     database. --limit selects the source hosts; the target is looked up in the whole inventory.
     """
+    from backups import drill
+
     run_task(
         "restore.verify", drill.verify_host, None,
         inventory=inventory, limit=limit, json=json, forks=forks, validate=drill.validate,
@@ -82,6 +81,8 @@ def db(
     Refuses a non-empty database without --force; asks for confirmation unless --yes.
     Globals backups (roles, tablespaces) are replayed with psql.
     """
+    from backups.restore import RestoreOptions, restore_target_host, validate_restore
+
     run_task(
         "restore.db", restore_target_host, None,
         inventory=inventory, limit=target, json=json, forks=1, validate=validate_restore,

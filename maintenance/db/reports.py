@@ -18,17 +18,15 @@ from .outcome import REPORTED, DatabaseRun, host_result, qualified
 from .server import each_database
 from .settings import settings_for
 
-DEFAULT_TOP = 20
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReportOptions:
-    """Flags of db.bloat and db.unused_indexes."""
+    """Flags of db.bloat and db.unused_indexes (the CLI owns the --top default)."""
 
     databases: tuple[str, ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=dict)
     min_size: int = 0
-    top: int = DEFAULT_TOP
+    top: int
 
 
 def bloat_host(host: Host, runner: Runner, options: ReportOptions) -> Result:
