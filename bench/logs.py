@@ -35,7 +35,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.fanout import Contender, Run, measure, startup, timed, venv_command  # noqa: E402
+from bench.fanout import (  # noqa: E402
+    Contender,
+    Run,
+    measure,
+    sshd_logins,
+    startup,
+    timed,
+    venv_command,
+)
 from tests.harness import SshFleet, start_fleet  # noqa: E402
 from tests.inventories import fleet_hosts, fleet_vars, write_inventory  # noqa: E402
 
@@ -159,7 +167,7 @@ def main() -> int:
             )
         the_startup = startup(workdir)
         contenders = [contender for pair in pairs for contender in pair] + [the_startup]
-        measure(contenders, args.rounds, args.warmup)
+        measure(contenders, args.rounds, args.warmup, lambda: sshd_logins(fleet))
     finally:
         fleet.stop()
         shutil.rmtree(workdir, ignore_errors=True)
