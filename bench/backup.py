@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import zstandard  # noqa: E402
 
+from backups.codecs import ZSTD_JOB_SIZE  # noqa: E402
 from bench.measure import (  # noqa: E402
     Contender,
     Sample,
@@ -177,8 +178,9 @@ class Setup:
 
 
 def codec_sweep(setup: Setup, levels: list[int]) -> list[dict[str, Any]]:
-    """zstd as the product runs it (zstandard, threads=-1) and single-threaded, at LEVELS,
-    on one uncompressed dump: compression time alone, output size, compressor memory."""
+    """zstd as the product runs it (zstandard, threads=-1, 2 MiB jobs) and single-threaded,
+    at LEVELS, on one uncompressed dump: compression time alone, output size, compressor
+    memory."""
     path = setup.workdir / "sweep.dump"
     setup.dump_to(str(path))
     raw_size = path.stat().st_size
@@ -200,7 +202,13 @@ def codec_sweep(setup: Setup, levels: list[int]) -> list[dict[str, Any]]:
 
 def _compress_file(path: Path, level: int, threads: int) -> dict[str, Any]:
     counter = _Counter()
-    compressor = zstandard.ZstdCompressor(level=level, threads=threads)
+    if threads:  # the product's multi-threaded settings, job size included
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, threads=threads, job_size=ZSTD_JOB_SIZE
+        )
+        compressor = zstandard.ZstdCompressor(compression_params=params)
+    else:
+        compressor = zstandard.ZstdCompressor(level=level)
     writer = compressor.stream_writer(counter, closefd=False, write_return_read=True)
     started = time.perf_counter()
     with path.open("rb") as source:

@@ -2,8 +2,8 @@
 
 It starts a cluster `maint_demo` on a free port, loads sample data with pgbench, writes
 .demo/inventory.yaml (this machine, local connection, a backup directory under .demo/), backs
-the database up, lists the backups, proves the backup restores with a drill and runs the
-health check; the cluster is removed at the end unless --keep is given (the backups stay).
+the database up, lists the backups, proves the backup restores with a drill, vacuums what
+needs it, runs the health check and shows when the default schedule would run each job; the cluster is removed at the end unless --keep is given (the backups stay).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ STEPS = [
     # One cluster only: the drill restores into a scratch database beside the source, which
     # the product does only when the target is named explicitly.
     ["restore.verify", "--target", "demo-db"],
+    ["db.vacuum"],
     ["health.check"],
+    ["schedule.list", "--count", "1"],
 ]
 
 
