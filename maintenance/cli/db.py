@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 from collections.abc import Callable
@@ -88,9 +90,37 @@ class _Task(Task):
         return opts
 
 
-def task(**kwargs: Any) -> Callable[[Callable], Task]:
-    """invoke's @task for this namespace's tasks."""
-    return invoke_task(klass=_Task, **kwargs)
+def task(name: str, **kwargs: Any) -> Callable[[Callable], Task]:
+    """invoke's @task for a db task whose body returns (procedure, build its options).
+
+    The body keeps the flags' signature, which invoke reads through functools.wraps; the
+    wrapper does what every db task does with them: build the options (a bad flag exits 2),
+    run over the selected hosts, and print the planned statements on a dry run.
+    """
+
+    def decorate(body: Callable[..., tuple[Procedure, Callable[[], Any]]]) -> Task:
+        signature = inspect.signature(body)
+
+        @functools.wraps(body)
+        def run(c: Any, *args: Any, **kwargs: Any) -> None:
+            flags = signature.bind(c, *args, **kwargs)
+            flags.apply_defaults()
+            procedure, build = body(c, *args, **kwargs)
+            given = flags.arguments
+            _run(
+                f"db.{name}",
+                procedure,
+                _parsed(build),
+                inventory=given["inventory"],
+                limit=given["limit"],
+                json=given["json"],
+                forks=given["forks"],
+                dry_run=given.get("dry_run", False),
+            )
+
+        return invoke_task(klass=_Task, name=name, **kwargs)(run)
+
+    return decorate
 
 
 _print_lock = threading.Lock()
@@ -139,7 +169,7 @@ def _run(
 
 
 @task(
-    name="vacuum",
+    "vacuum",
     help=task_help(
         **DB_HELP,
         all="vacuum every table, whatever its dead tuples",
@@ -177,34 +207,22 @@ def vacuum(
     """
     from ..db import TableOptions, vacuum_host
 
-    options = _parsed(
-        lambda: TableOptions(
-            databases=tuple(database or ()),
-            overrides=_overrides(
-                **_timeouts(lock_timeout, statement_timeout),
-                vacuum_dead_ratio=("dead-ratio", dead_ratio),
-                vacuum_dead_tuples=("dead-tuples", dead_tuples),
-                vacuum_min_dead_tuples=("min-dead-tuples", min_dead_tuples),
-            ),
-            dry_run=dry_run,
-            all_tables=all_,
-            full=full,
-        )
-    )
-    _run(
-        "db.vacuum",
-        vacuum_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
+    return vacuum_host, lambda: TableOptions(
+        databases=tuple(database or ()),
+        overrides=_overrides(
+            **_timeouts(lock_timeout, statement_timeout),
+            vacuum_dead_ratio=("dead-ratio", dead_ratio),
+            vacuum_dead_tuples=("dead-tuples", dead_tuples),
+            vacuum_min_dead_tuples=("min-dead-tuples", min_dead_tuples),
+        ),
         dry_run=dry_run,
+        all_tables=all_,
+        full=full,
     )
 
 
 @task(
-    name="analyze",
+    "analyze",
     help=task_help(
         **DB_HELP,
         all="analyze every table, however fresh its statistics",
@@ -234,33 +252,21 @@ def analyze(
     """ANALYZE only the tables whose statistics are stale (many rows changed since)."""
     from ..db import TableOptions, analyze_host
 
-    options = _parsed(
-        lambda: TableOptions(
-            databases=tuple(database or ()),
-            overrides=_overrides(
-                **_timeouts(lock_timeout, statement_timeout),
-                analyze_modified_ratio=("modified-ratio", modified_ratio),
-                analyze_min_modifications=("min-modifications", min_modifications),
-            ),
-            dry_run=dry_run,
-            all_tables=all_,
-            verbose=verbose,
-        )
-    )
-    _run(
-        "db.analyze",
-        analyze_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
+    return analyze_host, lambda: TableOptions(
+        databases=tuple(database or ()),
+        overrides=_overrides(
+            **_timeouts(lock_timeout, statement_timeout),
+            analyze_modified_ratio=("modified-ratio", modified_ratio),
+            analyze_min_modifications=("min-modifications", min_modifications),
+        ),
         dry_run=dry_run,
+        all_tables=all_,
+        verbose=verbose,
     )
 
 
 @task(
-    name="reindex",
+    "reindex",
     help=task_help(
         **DB_HELP,
         bloat_ratio="rebuild an index whose estimated bloat is at least this share of its size "
@@ -294,27 +300,15 @@ def reindex(
     """
     from ..db import ReindexOptions, reindex_host
 
-    options = _parsed(
-        lambda: ReindexOptions(
-            databases=tuple(database or ()),
-            overrides=_overrides(
-                **_timeouts(lock_timeout, statement_timeout),
-                reindex_bloat_ratio=("bloat-ratio", bloat_ratio),
-                reindex_min_size=("min-size", min_size),
-            ),
-            dry_run=dry_run,
-            blocking=blocking,
-        )
-    )
-    _run(
-        "db.reindex",
-        reindex_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
+    return reindex_host, lambda: ReindexOptions(
+        databases=tuple(database or ()),
+        overrides=_overrides(
+            **_timeouts(lock_timeout, statement_timeout),
+            reindex_bloat_ratio=("bloat-ratio", bloat_ratio),
+            reindex_min_size=("min-size", min_size),
+        ),
         dry_run=dry_run,
+        blocking=blocking,
     )
 
 
@@ -342,7 +336,7 @@ REPORT_HELP = {
 
 
 @task(
-    name="bloat",
+    "bloat",
     help=task_help(**REPORT_HELP, min_size="leave out relations smaller than this (default 1MB)"),
     iterable=["database"],
 )
@@ -361,14 +355,13 @@ def bloat(
     """Report estimated table and index bloat (wasted bytes and ratio), largest first."""
     from ..db import bloat_host
 
-    options = _parsed(
-        lambda: _report_options(database, min_size, top, lock_timeout, statement_timeout)
+    return bloat_host, lambda: _report_options(
+        database, min_size, top, lock_timeout, statement_timeout
     )
-    _run("db.bloat", bloat_host, options, inventory=inventory, limit=limit, json=json, forks=forks)
 
 
 @task(
-    name="unused_indexes",
+    "unused_indexes",
     help=task_help(**REPORT_HELP, min_size="leave out indexes smaller than this (default: all)"),
     iterable=["database"],
 )
@@ -391,17 +384,8 @@ def unused_indexes(
     """
     from ..db import unused_indexes_host
 
-    options = _parsed(
-        lambda: _report_options(database, min_size, top, lock_timeout, statement_timeout)
-    )
-    _run(
-        "db.unused_indexes",
-        unused_indexes_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
+    return unused_indexes_host, lambda: _report_options(
+        database, min_size, top, lock_timeout, statement_timeout
     )
 
 
@@ -414,7 +398,7 @@ SESSION_HELP = {
 
 
 @task(
-    name="long_queries",
+    "long_queries",
     help=task_help(
         **SESSION_HELP,
         older_than="queries running longer than this count as long "
@@ -457,20 +441,11 @@ def long_queries(
             include_superusers=include_superusers,
         )
 
-    _run(
-        "db.long_queries",
-        long_queries_host,
-        _parsed(build),
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
-        dry_run=dry_run,
-    )
+    return long_queries_host, build
 
 
 @task(
-    name="idle_connections",
+    "idle_connections",
     help=task_help(
         **SESSION_HELP,
         older_than="sessions idle longer than this count "
@@ -500,32 +475,20 @@ def idle_connections(
     """
     from ..db import SessionOptions, idle_connections_host
 
-    options = _parsed(
-        lambda: SessionOptions(
-            overrides=_overrides(
-                **_timeouts(lock_timeout, statement_timeout),
-                idle_age=("older-than", older_than),
-            ),
-            dry_run=dry_run,
-            action="terminate" if terminate else None,
-            include_superusers=include_superusers,
-            in_transaction_only=in_transaction,
-        )
-    )
-    _run(
-        "db.idle_connections",
-        idle_connections_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
+    return idle_connections_host, lambda: SessionOptions(
+        overrides=_overrides(
+            **_timeouts(lock_timeout, statement_timeout),
+            idle_age=("older-than", older_than),
+        ),
         dry_run=dry_run,
+        action="terminate" if terminate else None,
+        include_superusers=include_superusers,
+        in_transaction_only=in_transaction,
     )
 
 
 @task(
-    name="purge",
+    "purge",
     help=task_help(
         database="database of --table (default: the one in postgres.dsn)",
         schema="schema of --table (default public)",
@@ -592,16 +555,7 @@ def purge(
             batch=parse_setting("purge_batch", batch, "--batch") if batch else None,
         )
 
-    _run(
-        "db.purge",
-        purge_host,
-        _parsed(build),
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
-        dry_run=dry_run,
-    )
+    return purge_host, build
 
 
 namespace = Collection(

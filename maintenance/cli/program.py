@@ -1,5 +1,8 @@
 """The `maint` console script: an invoke Program over the same tasks as tasks.py."""
 
+import os
+import sys
+
 from invoke import Program
 from invoke.exceptions import Exit, ParseError
 
@@ -32,4 +35,10 @@ def make_program() -> Program:
 
 
 def main() -> None:
-    make_program().run()
+    try:
+        make_program().run()
+    except BrokenPipeError:
+        # The reader went away (`maint --list | head`): stop quietly, as Unix tools do, and keep
+        # the interpreter's final flush from raising again on the closed stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
