@@ -3,7 +3,8 @@
 It starts a cluster `maint_demo` on a free port, loads sample data with pgbench, writes
 .demo/inventory.yaml (this machine, local connection, a backup directory under .demo/), backs
 the database up, lists the backups, proves the backup restores with a drill, vacuums what
-needs it, runs the health check and shows when the default schedule would run each job; the cluster is removed at the end unless --keep is given (the backups stay).
+needs it, runs the health check and shows when the default schedule would run each job;
+the cluster is removed at the end unless --keep is given (the backups stay).
 """
 
 from __future__ import annotations
