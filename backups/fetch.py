@@ -4,14 +4,26 @@ The stored bytes are hashed and counted as they stream from the store, decompres
 written to a private file on the host: one download, and the size and sha256 are checked
 against the manifest before any restore starts. A seekable file also lets pg_restore work
 in parallel (--jobs).
+
+pg_dump wrote the backup through a pipe, so its table of contents lacks the data offsets that
+let each pg_restore worker seek straight to its table. The bytes pass through an
+OffsetObserver on their way to the host, which works the offsets out; once the file is
+complete and checked, one more round trip writes the patched table of contents over the
+start of the file (same length).
+
+A zstd backup is decompressed by the host's own zstd when it has one: a quarter of the bytes
+travel, and the decompression the file needs runs beside the one the observer needs here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import shlex
 import uuid
+from collections import deque
 
+import structlog
 import zstandard
 
 from maintenance.errors import MaintError
@@ -21,6 +33,9 @@ from .codecs import decompressing_reader
 from .layout import BackupKey
 from .manifest import Manifest
 from .stores import Store
+from .toc import OffsetObserver
+
+log = structlog.get_logger()
 
 
 class IntegrityError(MaintError):
@@ -46,6 +61,57 @@ class _DigestReader:
             pass
 
 
+class _ObservedReader:
+    """Shows what is read through it to an OffsetObserver, in order, keeping nothing."""
+
+    def __init__(self, source, observer: OffsetObserver) -> None:
+        self._source = source
+        self._observer = observer
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._observer.feed(data)
+        return data
+
+
+class _Recorder:
+    """Keeps what is read through it in PASSED, for _CompressedTee to hand on."""
+
+    def __init__(self, source, passed: deque[bytes]) -> None:
+        self._source = source
+        self._passed = passed
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        if data:
+            self._passed.append(data)
+        return data
+
+
+class _CompressedTee:
+    """Hands on the stored zstd bytes unchanged, for the host to decompress, and decompresses
+    them here only to show the observer the archive: as much input is held as the decompressor
+    consumed for one read, never the file."""
+
+    def __init__(self, source, observer: OffsetObserver) -> None:
+        self._source = source
+        self._observer = observer
+        self._passed: deque[bytes] = deque()
+        self._plain = decompressing_reader("zst", _Recorder(source, self._passed))
+        self._plain_ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._passed and not self._plain_ended and self._observer.reason is None:
+            data = self._plain.read(size)
+            self._observer.feed(data)
+            self._plain_ended = not data
+        if self._passed:
+            return self._passed.popleft()
+        # Past what the decompressor took: bytes after the frame, or all the rest once the
+        # observer gave up (no need to decompress twice then).
+        return self._source.read(size)
+
+
 def remote_path(tmp_dir: str, key: BackupKey) -> str:
     return f"{tmp_dir.rstrip('/')}/maint-restore-{uuid.uuid4().hex}.{key.kind}"
 
@@ -57,12 +123,14 @@ def fetch_to_host(
 
     The partial file is removed whatever goes wrong; on success the caller removes it.
     """
-    write = f"umask 077 && cat > {shlex.quote(path)}"
+    host_zstd = manifest.codec == "zst" and runner.run("command -v zstd").ok
+    observer = OffsetObserver()
     try:
         with store.open_read(key.key) as raw:
             digest = _DigestReader(raw)
+            upload = _upload(manifest.codec, host_zstd, digest, observer)
             try:
-                result = runner.stream(write, stdin=decompressing_reader(manifest.codec, digest))
+                result = runner.stream(_write_command(path, host_zstd), stdin=upload)
             except (zstandard.ZstdError, OSError, EOFError) as exc:
                 digest.drain()
                 _check(key, manifest, digest)
@@ -70,9 +138,36 @@ def fetch_to_host(
             digest.drain()
         _check(key, manifest, digest)
         result.check()
+        _patch_offsets(observer, runner, path, key)
     except BaseException:
         runner.run(["rm", "-f", path])
         raise
+
+
+def _write_command(path: str, host_zstd: bool) -> str:
+    """The host command that writes the private file from its stdin."""
+    target = shlex.quote(path)
+    return "umask 077 && " + (f"zstd -d -q -o {target}" if host_zstd else f"cat > {target}")
+
+
+def _upload(codec: str | None, host_zstd: bool, digest: _DigestReader, observer: OffsetObserver):
+    """What to send: the stored bytes for the host's zstd, else the bytes decompressed here."""
+    if host_zstd:
+        return _CompressedTee(digest, observer)
+    return _ObservedReader(decompressing_reader(codec, digest), observer)
+
+
+def _patch_offsets(observer: OffsetObserver, runner: Runner, path: str, key: BackupKey) -> None:
+    """Write the observer's patched table of contents over the start of PATH, if it has one.
+
+    dd with conv=notrunc rewrites those bytes in place; the patch has the original's length.
+    """
+    toc = observer.patched_toc()
+    if toc is None:
+        log.debug("data offsets not patched", key=key.key, reason=observer.reason)
+        return
+    write = f"dd of={shlex.quote(path)} conv=notrunc status=none"
+    runner.stream(write, stdin=io.BytesIO(toc)).check()
 
 
 def _check(key: BackupKey, manifest: Manifest, digest: _DigestReader) -> None:
