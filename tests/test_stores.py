@@ -428,6 +428,23 @@ def test_gcs_retries_failed_chunks(gcs_server: Service, monkeypatch) -> None:
         assert sha256_of(store, "db1/app/retried.dump") == written
 
 
+def test_gcs_store_down_for_good_fails_within_retry_timeout(
+    gcs_server: Service, monkeypatch
+) -> None:
+    """Every chunk refused: the write fails once retry_timeout is spent, and no object appears."""
+    with FaultProxy(gcs_server.url) as proxy:
+        backend = gcs_backend(gcs_server, monkeypatch)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.url)
+        store = open_store(backend.store.url, {"part_size": "1MiB", "retry_timeout": 3})
+        proxy.fail_always(match=gcs_upload_chunk, status=503)
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="upload"):
+            stream_into(store, "db1/app/down.dump", 5 * MIB)
+        assert time.monotonic() - started < 30
+        assert proxy.faults_served >= 2  # retried before giving up
+    assert backend.raw_names() == []
+
+
 # --- local specifics -------------------------------------------------------------------------
 
 

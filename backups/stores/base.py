@@ -46,6 +46,7 @@ STORE_OPTIONS: dict[str, tuple[str, ...]] = {
     "storage_class": ("s3", "gs"),
     "part_size": ("s3", "gs"),
     "max_attempts": ("s3",),
+    "retry_timeout": ("gs",),
 }
 
 PROBE_PREFIX = ".maint-preflight-"

@@ -4,7 +4,8 @@ Uploads are resumable sessions sent in chunks of part_size (a multiple of 256 Ki
 memory stays near two chunks whatever the dump size; the object appears only when the
 session is finalized by commit(). Abort cancels the session, and an unfinished session never
 creates an object. Chunk uploads and reads are retried on 429, 5xx, timeouts and dropped
-connections by the library's default policy (about two minutes of backoff per request).
+connections by the library's policy, for at most retry_timeout seconds per request (default
+120, the library's own); a store that is down for good fails after that, with nothing left.
 With STORAGE_EMULATOR_HOST set, the client talks to that emulator anonymously.
 """
 
@@ -42,6 +43,7 @@ STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 EMULATOR_PROJECT = "maint-local"
 _TIMEOUT = (10, 60)  # connect, read (seconds) for every request
 _PREFLIGHT_TIMEOUT = (2, 5)
+DEFAULT_RETRY_TIMEOUT = 120  # seconds of backoff per request, as the library's default
 
 
 def from_url(url: str, options: StoreOptions) -> GcsStore:
@@ -58,6 +60,7 @@ def from_url(url: str, options: StoreOptions) -> GcsStore:
         kms_key_name=options.text("kms_key_name"),
         storage_class=options.text("storage_class", STORAGE_CLASSES),
         part_size=-(-part_size // CHUNK_MULTIPLE) * CHUNK_MULTIPLE,
+        retry_timeout=options.integer("retry_timeout", DEFAULT_RETRY_TIMEOUT, 1, 3600),
     )
     options.check()
     return store
@@ -75,6 +78,7 @@ class GcsStore(Store):
         kms_key_name: str | None = None,
         storage_class: str | None = None,
         part_size: int = DEFAULT_PART_SIZE,
+        retry_timeout: int = DEFAULT_RETRY_TIMEOUT,
     ) -> None:
         if part_size % CHUNK_MULTIPLE:
             raise ValueError(f"part_size must be a multiple of {CHUNK_MULTIPLE}")
@@ -82,6 +86,7 @@ class GcsStore(Store):
         self.prefix = prefix
         self.url = f"gs://{bucket}/{prefix}"
         self.part_size = part_size
+        self.retry_timeout = retry_timeout
         self._project = project
         self._kms_key_name = kms_key_name
         self._storage_class = storage_class
@@ -90,6 +95,12 @@ class GcsStore(Store):
 
     def open_write(self, key: str) -> Upload:
         return _GcsUpload(self, key)
+
+    def retry(self) -> Any:
+        """The library's default retry policy, given up after retry_timeout seconds."""
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(self.retry_timeout)
 
     def open_read(self, key: str) -> BinaryIO:
         blob = self.blob(key)
@@ -105,6 +116,7 @@ class GcsStore(Store):
             chunk_size=self.part_size,
             if_generation_match=blob.generation,
             timeout=_TIMEOUT,
+            retry=self.retry(),
         )
         return io.BufferedReader(_GcsReader(self, key, reader), buffer_size=MIB)
 
@@ -240,6 +252,7 @@ class _GcsUpload(Upload):
             ignore_flush=True,
             content_type="application/octet-stream",
             timeout=_TIMEOUT,
+            retry=store.retry(),
         )
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
