@@ -34,9 +34,11 @@ class PruneOptions:
 
 def policy_for(host: Host, settings: BackupSettings, overrides: dict[str, Any]) -> Policy:
     """The host's `backup.retention` rules with flags on top. Raise ConfigError if empty."""
-    return Policy.from_mapping(
-        {**settings.retention, **overrides}, where=f"host {host.name!r}: key 'backup.retention'"
-    )
+    where = f"host {host.name!r}: key 'backup.retention'"
+    if overrides:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in overrides)
+        where += f" with the flags {flags}"
+    return Policy.from_mapping({**settings.retention, **overrides}, where=where)
 
 
 def prune_database(

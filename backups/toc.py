@@ -323,6 +323,11 @@ class OffsetObserver:
         """The header+TOC with every seen data block's offset set, once the stream ended."""
         if self.reason is not None:
             return None
+        if self._walker is None and self.reason is None and self._head:
+            self._retry_at = 0  # a small archive may have ended before the next retry point
+            self._feed_head(b"")
+        if self.reason is not None:
+            return None
         if self._walker is None or self._toc is None:
             self._stop("the stream ended inside the header or table of contents")
             return None

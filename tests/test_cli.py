@@ -35,6 +35,13 @@ def test_maint_takes_both_spellings_of_a_task_name(name: str) -> None:
     assert "db.unused-indexes" in done.stdout and "--database" in done.stdout
 
 
+@pytest.mark.parametrize("args", [["health.check", "--forks", "x"], ["db.bloat", "--top", "x"]])
+def test_number_flag_with_a_word_exits_2_without_traceback(args: list[str]) -> None:
+    done = subprocess.run(["maint", *args], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "expected a whole number, got 'x'" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -91,6 +92,24 @@ def test_dry_run_prints_exact_statements_and_changes_nothing(
     for table in ("orders", "events"):
         figures = table_figures(prod_cluster, bloated, table)
         assert figures["vacuumed"] is None and figures["dead"] > 0
+
+
+def test_dry_run_piped_into_a_closed_reader_ends_quietly(
+    prod_cluster, bloated, tmp_path: Path
+) -> None:
+    """`maint db.vacuum --dry-run | head -0`: no traceback, no host reported as crashed."""
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, [bloated])
+    process = subprocess.Popen(
+        ["maint", "db.vacuum", "-i", str(inventory), "--dry-run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # the reader is gone before maint prints anything
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 1, stderr  # stopped early, as Unix tools do
+    assert "Traceback" not in stderr and "crashed" not in stderr, stderr
+    assert table_figures(prod_cluster, bloated, "orders")["vacuumed"] is None
 
 
 def test_locked_table_is_skipped_within_lock_timeout(prod_cluster, bloated, tmp_path: Path) -> None:

@@ -223,8 +223,21 @@ def test_fetch_writes_the_offsets_into_the_file_on_the_host(
     runner = LocalRunner(Host("target", (), {"ansible_connection": "local"}))
     if host == "without zstd":
         host_without_zstd(monkeypatch, tmp_path / "bin")
+    else:
+        assert shutil.which("zstd"), "scripts/install-deps installs zstd for this case"
+    commands: list[str] = []
+    stream = runner.stream
+
+    def recording_stream(command, **kwargs):
+        commands.append(str(command))
+        return stream(command, **kwargs)
+
+    monkeypatch.setattr(runner, "stream", recording_stream)
 
     fetch_to_host(store, key, manifest, runner, str(path))
+
+    decompressed_on_host = any("zstd -d" in command for command in commands)
+    assert decompressed_on_host == (host == "with zstd"), commands
 
     content = path.read_bytes()
     toc = parse_toc(content)

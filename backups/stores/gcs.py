@@ -105,7 +105,7 @@ class GcsStore(Store):
     def open_read(self, key: str) -> BinaryIO:
         blob = self.blob(key)
         try:
-            blob.reload(timeout=_TIMEOUT)
+            blob.reload(timeout=_TIMEOUT, retry=self.retry())
         except Exception as exc:
             if _status(exc) == 404:
                 raise ObjectNotFound(f"{self.url}: no object {key!r}") from exc
@@ -124,7 +124,10 @@ class GcsStore(Store):
         check_prefix(prefix)
         try:
             for blob in self.client().list_blobs(
-                self.bucket_name, prefix=self.prefix + prefix, timeout=_TIMEOUT
+                self.bucket_name,
+                prefix=self.prefix + prefix,
+                timeout=_TIMEOUT,
+                retry=self.retry(),
             ):
                 key = blob.name[len(self.prefix) :]
                 if key and not key.endswith("/"):  # skip console 'folder' placeholders
@@ -135,7 +138,7 @@ class GcsStore(Store):
     def stat(self, key: str) -> ObjectInfo | None:
         blob = self.blob(key)
         try:
-            blob.reload(timeout=_TIMEOUT)
+            blob.reload(timeout=_TIMEOUT, retry=self.retry())
         except Exception as exc:
             if _status(exc) == 404:
                 return None
@@ -144,7 +147,7 @@ class GcsStore(Store):
 
     def delete(self, key: str) -> None:
         try:
-            self.blob(key).delete(timeout=_TIMEOUT)
+            self.blob(key).delete(timeout=_TIMEOUT, retry=self.retry())
         except Exception as exc:
             if _status(exc) != 404:
                 raise self.error("delete", key, exc) from exc

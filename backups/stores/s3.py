@@ -3,8 +3,9 @@
 Uploads use explicit multipart with at most two part buffers alive: one filling, one in
 flight on a single worker thread, so memory stays near 2 x part_size (boto3's upload_fileobj fed
 from a pipe was measured holding twice the dump). S3 allows 10 000 parts per object, so part
-sizes double every PARTS_PER_STEP parts: 8 MiB parts carry the first 8 GiB, and an object
-of about 2 TiB still fits; memory grows only for dumps past 8 GiB. Objects smaller
+sizes double every PARTS_PER_STEP parts: 8 MiB parts carry the first 8 GiB, 16 MiB parts the
+next 16 GiB, and so on, so any object S3 accepts (5 TiB) fits. Memory grows only past 8 GiB,
+in steps: about 2 x 128 MiB around 100 GiB. Objects smaller
 than one part go up in a single PutObject. Every request, UploadPart and
 CompleteMultipartUpload included, is retried by botocore's 'standard' retry mode on 5xx,
 throttling, timeouts and dropped connections; a write that still fails aborts its multipart

@@ -127,7 +127,12 @@ _print_lock = threading.Lock()
 
 
 def _printing_statements(procedure: Procedure) -> Procedure:
-    """PROCEDURE, printing each host's planned statements (dry run on a terminal) as SQL."""
+    """PROCEDURE, printing each host's planned statements (dry run on a terminal) as SQL.
+
+    Hosts print from the executor's threads; once the reader has gone (`| head`) printing
+    stops, and the hosts' results are still what they planned, not failures.
+    """
+    reader_gone = threading.Event()
 
     def wrapped(host: Host, runner: Any, options: Any) -> Result:
         result = procedure(host, runner, options)
@@ -135,10 +140,13 @@ def _printing_statements(procedure: Procedure) -> Procedure:
         for database in result.details.get("databases", []):
             lines.append(f"-- {host.name}, database {database['database']}")
             lines += [f"{statement};" for statement in database["statements"]]
-        if lines:
+        if lines and not reader_gone.is_set():
             with _print_lock:
-                sys.stdout.write("\n".join(lines) + "\n\n")
-                sys.stdout.flush()
+                try:
+                    sys.stdout.write("\n".join(lines) + "\n\n")
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    reader_gone.set()
         return result
 
     return wrapped

@@ -1,6 +1,7 @@
 """The `maint` console script: an invoke Program over the same tasks as tasks.py."""
 
 import os
+import select
 import sys
 
 from invoke import Program
@@ -25,6 +26,15 @@ class MaintProgram(Program):
             super().parse_tasks()
         except ParseError as exc:
             raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
+        except ValueError as exc:  # invoke casts number flags with int(): `--forks x`
+            raise Exit(
+                f"error: expected a whole number, got {_bad_value(exc)}", code=EXIT_USAGE
+            ) from None
+
+
+def _bad_value(exc: ValueError) -> str:
+    """The offending text of int()'s message, e.g. "'x'"."""
+    return str(exc).rpartition(": ")[2] or str(exc)
 
 
 def make_program() -> Program:
@@ -38,7 +48,19 @@ def main() -> None:
     try:
         make_program().run()
     except BrokenPipeError:
+        if not _stdout_closed():
+            raise
         # The reader went away (`maint --list | head`): stop quietly, as Unix tools do, and keep
         # the interpreter's final flush from raising again on the closed stdout.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
