@@ -249,3 +249,19 @@ def test_fetch_writes_the_offsets_into_the_file_on_the_host(
     assert path.stat().st_mode & 0o077 == 0
     plain = zstandard.ZstdDecompressor().decompressobj().decompress(store.get_bytes(key.key))
     assert len(content) == len(plain) and content[toc.end :] == plain[toc.end :]
+
+
+def test_small_archive_whose_toc_ends_in_the_last_read_is_patched(prod_cluster, shop, tmp_path):
+    """The TOC completes in the final read, before the observer's next parse attempt."""
+    content = piped_dump(
+        prod_cluster, tmp_path / "small.dump", "-Fc", "-Z0", "-t", "empty_audit"
+    ).read_bytes()
+    end = parse_toc(content).end
+    assert len(content) - end < end  # the rest is smaller than the first read below
+    observer = OffsetObserver()
+    observer.feed(content[: end - 1])
+    observer.feed(content[end - 1 :])
+    patched = observer.patched_toc()
+    assert patched is not None, observer.reason
+    [data] = [e for e in parse_toc(patched + content[end:]).entries if e.desc == "TABLE DATA"]
+    assert data.flag == K_OFFSET_POS_SET
