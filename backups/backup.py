@@ -160,12 +160,14 @@ class _Dumper:
             tables = counts.result()
         finished = datetime.now(UTC)
         flags = self._sanity_flags(stream.stored.size, previous)
+        offsets = stream.archive.offsets()
         manifest = Manifest(
             host=self.host.name, database=database, key=key.key,
             started_at=started.isoformat(), finished_at=finished.isoformat(),
             size=stream.stored.size, sha256=stream.stored.sha256.hexdigest(),
             codec=self.settings.codec, server_version=version, pg_dump_version=tool.version,
             tool_version=__version__, tables=tables, flags=flags,
+            data_offsets={str(k): v for k, v in offsets.items()} if offsets else None,
         )  # fmt: skip
         write_manifest(self.store, key, manifest)
         return {

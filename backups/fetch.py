@@ -6,13 +6,14 @@ against the manifest before any restore starts. A seekable file also lets pg_res
 in parallel (--jobs).
 
 pg_dump wrote the backup through a pipe, so its table of contents lacks the data offsets that
-let each pg_restore worker seek straight to its table. The bytes pass through an
-OffsetObserver on their way to the host, which works the offsets out; once the file is
-complete and checked, one more round trip writes the patched table of contents over the
-start of the file (same length).
+let each pg_restore worker seek straight to its table. The backup recorded them in its
+manifest (`data_offsets`); for older backups an OffsetObserver works them out from the bytes
+on their way to the host. Once the file is complete and checked, one more round trip writes
+the patched table of contents over the start of the file (same length).
 
 A zstd backup is decompressed by the host's own zstd when it has one: a quarter of the bytes
-travel, and the decompression the file needs runs beside the one the observer needs here.
+travel, and this side decompresses only the header and TOC (all of it for an older backup,
+to find the offsets).
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ class _Recorder:
 
 class _CompressedTee:
     """Hands on the stored zstd bytes unchanged, for the host to decompress, and decompresses
-    them here only to show the observer the archive: as much input is held as the decompressor
-    consumed for one read, never the file."""
+    them here only while the observer wants to see the archive: as much input is held as the
+    decompressor consumed for one read, never the file."""
 
     def __init__(self, source, observer: OffsetObserver) -> None:
         self._source = source
@@ -101,14 +102,14 @@ class _CompressedTee:
         self._plain_ended = False
 
     def read(self, size: int = -1) -> bytes:
-        while not self._passed and not self._plain_ended and self._observer.reason is None:
+        while not self._passed and not self._plain_ended and self._observer.wants_more:
             data = self._plain.read(size)
             self._observer.feed(data)
             self._plain_ended = not data
         if self._passed:
             return self._passed.popleft()
         # Past what the decompressor took: bytes after the frame, or all the rest once the
-        # observer gave up (no need to decompress twice then).
+        # observer has what it needs or gave up (no need to decompress twice then).
         return self._source.read(size)
 
 
@@ -124,7 +125,7 @@ def fetch_to_host(
     The partial file is removed whatever goes wrong; on success the caller removes it.
     """
     host_zstd = manifest.codec == "zst" and runner.run("command -v zstd").ok
-    observer = OffsetObserver()
+    observer = OffsetObserver(known=manifest.offsets())
     try:
         with store.open_read(key.key) as raw:
             digest = _DigestReader(raw)

@@ -1,7 +1,9 @@
 """The manifest written beside each backup, last: its presence is what makes a backup complete.
 
 It records what a restore needs to check the data against: size and sha256 of the stored
-bytes, and row counts per table taken from the same snapshot as the dump.
+bytes, and row counts per table taken from the same snapshot as the dump; and, for a
+custom-format dump, where each table's data starts in it (`data_offsets`, dumpId -> byte
+offset), which pg_dump could not write into its own TOC through a pipe.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ class Manifest:
     tables: dict[str, TableCount] = field(default_factory=dict)
     kind: str = "database"  # or "globals"
     flags: list[str] = field(default_factory=list)
+    data_offsets: dict[str, int] | None = None
     format: int = FORMAT
+
+    def offsets(self) -> dict[int, int] | None:
+        """data_offsets with int dumpIds (JSON keys are strings); None when not recorded."""
+        if not self.data_offsets:
+            return None
+        return {int(dump_id): int(offset) for dump_id, offset in self.data_offsets.items()}
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()

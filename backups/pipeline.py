@@ -14,6 +14,7 @@ from typing import TextIO
 from maintenance.units import format_size
 
 from .codecs import Writer, compressing_writer
+from .toc import OffsetObserver
 
 
 class DigestWriter:
@@ -67,11 +68,13 @@ class BackupStream:
     ) -> None:
         self.stored = DigestWriter(sink)
         self.raw_size = 0
+        self.archive = OffsetObserver()  # where each table's data starts, for restores
         self._compressor = compressing_writer(codec, self.stored, level)
         self._progress = progress
 
     def write(self, data: bytes) -> int:
         self.raw_size += len(data)
+        self.archive.feed(data)
         self._compressor.write(data)
         self._progress.advance(len(data))
         return len(data)

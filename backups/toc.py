@@ -19,6 +19,7 @@ in parallel, so the observer never raises into the fetch.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MAGIC = b"PGDMP"
@@ -273,18 +274,43 @@ class OffsetObserver:
     Feed it every byte in order; after the last, `patched_toc()` gives the header+TOC bytes
     to write over the start of the file, or None (with `reason` saying why) when there is
     nothing to patch or the stream was not an archive it could follow.
+
+    A backup records the offsets it observed in its manifest (`offsets()`); given those
+    (KNOWN), the observer needs only the header and TOC, and `wants_more` turns False as soon
+    as they have gone by, so a restore need not decompress the rest to find them again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known: Mapping[int, int] | None = None) -> None:
         self._head = bytearray()
         self._retry_at = 0
         self._toc: Toc | None = None
         self._walker: _BlockWalker | None = None
+        self._known = dict(known) if known else None
         self.reason: str | None = None
+
+    @property
+    def wants_more(self) -> bool:
+        """Whether more of the stream can still change the outcome."""
+        return self.reason is None and not (self._known is not None and self._toc is not None)
+
+    def offsets(self) -> dict[int, int] | None:
+        """Each data block's offset, once the whole stream went by; None if not followed."""
+        if self._walker is None and self.reason is None and self._head:
+            self._retry_at = 0  # a small archive may have ended before the next retry point
+            self._feed_head(b"")
+        if self.reason is not None:
+            return None
+        if self._walker is None or self._toc is None:
+            self._stop("the stream ended inside the header or table of contents")
+            return None
+        if not self._walker.complete:
+            self._stop("the stream ended inside a data block")
+            return None
+        return dict(self._walker.offsets)
 
     def feed(self, data: bytes) -> None:
         """Observe the next bytes of the stream. Never raises: a problem turns it off."""
-        if self.reason is not None or not data:
+        if not data or not self.wants_more:
             return
         try:
             if self._walker is None:
@@ -310,6 +336,8 @@ class OffsetObserver:
             return
         rest = bytes(self._head[self._toc.end :])
         del self._head[self._toc.end :]
+        if self._known is not None:
+            return
         data_ids = {e.dump_id for e in self._toc.entries if e.flag != K_OFFSET_NO_DATA}
         self._walker = _BlockWalker(self._toc.int_size, data_ids, self._toc.end)
         self._walker.feed(rest)
@@ -320,26 +348,22 @@ class OffsetObserver:
         self._walker = None
 
     def patched_toc(self) -> bytes | None:
-        """The header+TOC with every seen data block's offset set, once the stream ended."""
-        if self.reason is not None:
+        """The header+TOC with every data block's offset set, once the stream ended."""
+        if self._known is not None and self._toc is not None and self.reason is None:
+            offsets = self._known
+        else:
+            offsets = self.offsets()
+        if offsets is None or self._toc is None:
             return None
-        if self._walker is None and self.reason is None and self._head:
-            self._retry_at = 0  # a small archive may have ended before the next retry point
-            self._feed_head(b"")
-        if self.reason is not None:
+        if self._known is not None and set(offsets) - {e.dump_id for e in self._toc.entries}:
+            self._stop("the recorded offsets name blocks this archive does not have")
             return None
-        if self._walker is None or self._toc is None:
-            self._stop("the stream ended inside the header or table of contents")
-            return None
-        if not self._walker.complete:
-            self._stop("the stream ended inside a data block")
-            return None
-        if max(self._walker.offsets.values(), default=0) >> (8 * self._toc.off_size):
+        if max(offsets.values(), default=0) >> (8 * self._toc.off_size):
             self._stop(f"an offset does not fit the archive's {self._toc.off_size} bytes")
             return None
         patched = bytearray(self._head)
         for entry in self._toc.entries:
-            offset = self._walker.offsets.get(entry.dump_id)
+            offset = offsets.get(entry.dump_id)
             if offset is not None:
                 patched[entry.offset_at] = K_OFFSET_POS_SET
                 field = slice(entry.offset_at + 1, entry.offset_at + 1 + self._toc.off_size)

@@ -343,7 +343,8 @@ def test_globals_are_stored_beside_the_dumps(prod_cluster, tmp_path):
     with store.open_read(key) as raw:
         text = decompressing_reader("zst", raw).read().decode()
     assert "CREATE ROLE reporting_ro" in text
-    assert (tmp_path / "s" / (key + ".manifest.json")).exists()
+    manifest = Manifest.from_json(store.get_bytes(key + ".manifest.json"), key)
+    assert manifest.kind == "globals" and manifest.data_offsets is None  # plain SQL: no TOC
 
 
 @pytest.fixture(scope="module")

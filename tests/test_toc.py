@@ -7,6 +7,7 @@ own seekable output and with pg_restore --jobs 2, and that anything else is left
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -201,11 +202,16 @@ def host_without_zstd(monkeypatch, bin_dir: Path) -> None:
     monkeypatch.setenv("PATH", str(bin_dir))
 
 
+@pytest.mark.parametrize("recorded", [True, False], ids=["offsets in manifest", "older backup"])
 @pytest.mark.parametrize("host", ["with zstd", "without zstd"])
 def test_fetch_writes_the_offsets_into_the_file_on_the_host(
-    prod_cluster, shop, tmp_path, monkeypatch, host
+    prod_cluster, shop, tmp_path, monkeypatch, host, recorded
 ):
-    """A real backup (zstd over pg_dump -Fc -Z0 through a pipe) fetched as the drill does."""
+    """A real backup (zstd over pg_dump -Fc -Z0 through a pipe) fetched as the drill does.
+
+    The backup records its data offsets in the manifest; a manifest without them (an older
+    backup) makes the fetch work them out from the bytes instead. Same file either way.
+    """
     store_dir = tmp_path / "store"
     source = {"postgres": {"dsn": prod_cluster.dsn(), "databases": [DATABASE]}}
     hosts = {
@@ -219,6 +225,13 @@ def test_fetch_writes_the_offsets_into_the_file_on_the_host(
     key = parse_key(json.loads(done.stdout)["results"][0]["details"]["databases"][0]["key"])
     store = open_store(str(store_dir))
     manifest = Manifest.from_json(store.get_bytes(key.manifest_key), key.manifest_key)
+    plain = zstandard.ZstdDecompressor().decompressobj().decompress(store.get_bytes(key.key))
+    recorded_offsets = manifest.offsets()
+    assert recorded_offsets, "backup.db records where each table's data starts"
+    for dump_id, offset in recorded_offsets.items():
+        assert block_header(plain, offset, parse_toc(plain))[1] == dump_id
+    if not recorded:
+        manifest = dataclasses.replace(manifest, data_offsets=None)
     path = tmp_path / "fetched.dump"
     runner = LocalRunner(Host("target", (), {"ansible_connection": "local"}))
     if host == "without zstd":
@@ -247,7 +260,6 @@ def test_fetch_writes_the_offsets_into_the_file_on_the_host(
     for entry in data:
         assert block_header(content, entry.offset, toc)[1] == entry.dump_id
     assert path.stat().st_mode & 0o077 == 0
-    plain = zstandard.ZstdDecompressor().decompressobj().decompress(store.get_bytes(key.key))
     assert len(content) == len(plain) and content[toc.end :] == plain[toc.end :]
 
 
