@@ -60,9 +60,18 @@ def parse_candidates(output: str) -> list[ClientTool]:
 
 
 def choose(candidates: list[ClientTool], server_major: int) -> ClientTool | None:
-    """Same major as the server if present, else the oldest newer one; never an older one."""
+    """Same major as the server if present, else the oldest newer one; never an older one.
+
+    Between tools of one major, a version's own directory wins over what PATH finds: on
+    Debian /usr/bin/pg_dump is pg_wrapper, a Perl script that picks a version at each call
+    (by cluster or newest installed) and costs a Perl start-up.
+    """
     usable = [tool for tool in candidates if tool.major >= server_major]
-    return min(usable, key=lambda tool: (tool.major, tool.path), default=None)
+    return min(usable, key=lambda tool: (tool.major, not _versioned(tool), tool.path), default=None)
+
+
+def _versioned(tool: ClientTool) -> bool:
+    return tool.path.startswith(("/usr/lib/postgresql/", "/usr/pgsql-"))
 
 
 def find_client(host: Host, runner: Runner, tool: str, server_major: int) -> ClientTool:

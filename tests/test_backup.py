@@ -327,6 +327,18 @@ def test_old_pg_dump_is_refused_naming_the_version_needed(prod_cluster, shop, tm
     assert stored_keys(tmp_path / "store") == []
 
 
+def test_the_versions_own_pg_dump_is_chosen_over_the_wrapper_on_path():
+    """Debian's /usr/bin/pg_dump (pg_wrapper) also reports 15; the version's own binary wins."""
+    from backups.clients import find_client
+    from maintenance.inventory import Host
+    from maintenance.runners import LocalRunner
+
+    host = Host("db1", (), {"ansible_connection": "local"})
+    with LocalRunner(host) as runner:
+        tool = find_client(host, runner, "pg_dump", 15)
+    assert tool.path == "/usr/lib/postgresql/15/bin/pg_dump" and tool.major == 15
+
+
 def test_globals_are_stored_beside_the_dumps(prod_cluster, tmp_path):
     prod_cluster.execute("DROP ROLE IF EXISTS reporting_ro")
     prod_cluster.execute("CREATE ROLE reporting_ro LOGIN")
