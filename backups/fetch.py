@@ -23,6 +23,7 @@ import io
 import shlex
 import uuid
 from collections import deque
+from collections.abc import Callable
 
 import structlog
 import zstandard
@@ -62,30 +63,17 @@ class _DigestReader:
             pass
 
 
-class _ObservedReader:
-    """Shows what is read through it to an OffsetObserver, in order, keeping nothing."""
+class _Tap:
+    """Hands every non-empty read through it to SEE (an observer, a queue), keeping nothing."""
 
-    def __init__(self, source, observer: OffsetObserver) -> None:
+    def __init__(self, source, see: Callable[[bytes], object]) -> None:
         self._source = source
-        self._observer = observer
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        self._observer.feed(data)
-        return data
-
-
-class _Recorder:
-    """Keeps what is read through it in PASSED, for _CompressedTee to hand on."""
-
-    def __init__(self, source, passed: deque[bytes]) -> None:
-        self._source = source
-        self._passed = passed
+        self._see = see
 
     def read(self, size: int = -1) -> bytes:
         data = self._source.read(size)
         if data:
-            self._passed.append(data)
+            self._see(data)
         return data
 
 
@@ -98,7 +86,7 @@ class _CompressedTee:
         self._source = source
         self._observer = observer
         self._passed: deque[bytes] = deque()
-        self._plain = decompressing_reader("zst", _Recorder(source, self._passed))
+        self._plain = decompressing_reader("zst", _Tap(source, self._passed.append))
         self._plain_ended = False
 
     def read(self, size: int = -1) -> bytes:
@@ -155,7 +143,7 @@ def _upload(codec: str | None, host_zstd: bool, digest: _DigestReader, observer:
     """What to send: the stored bytes for the host's zstd, else the bytes decompressed here."""
     if host_zstd:
         return _CompressedTee(digest, observer)
-    return _ObservedReader(decompressing_reader(codec, digest), observer)
+    return _Tap(decompressing_reader(codec, digest), observer.feed)
 
 
 def _patch_offsets(observer: OffsetObserver, runner: Runner, path: str, key: BackupKey) -> None:

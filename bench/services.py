@@ -7,13 +7,12 @@ dropped on the next start.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from tests.harness import Cluster, Service, drop_cluster, start_cluster, start_moto
-from tests.harness.postgres import CONF_ROOT, PG_VERSION
+from tests.harness import Cluster, Service, start_moto
+from tests.harness.postgres import PG_VERSION, process_cluster
 
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
 S3_ENV = {
@@ -24,15 +23,9 @@ S3_ENV = {
 }
 
 
-@contextmanager
-def bench_cluster(role: str) -> Iterator[Cluster]:
+def bench_cluster(role: str) -> AbstractContextManager[Cluster]:
     """A fresh cluster for this benchmark process, destroyed on exit (Ctrl-C included)."""
-    _sweep_stale()
-    cluster = start_cluster(f"maint_bench_{role}_{os.getpid()}")
-    try:
-        yield cluster
-    finally:
-        cluster.destroy()
+    return process_cluster("maint_bench", role)
 
 
 @contextmanager
@@ -66,10 +59,3 @@ def empty_bucket(client, bucket: str) -> None:
 def libpq_env(cluster: Cluster) -> dict[str, str]:
     """The password for the raw tools, kept out of their argv as the product keeps it."""
     return {"PGPASSWORD": cluster.password}
-
-
-def _sweep_stale() -> None:
-    for conf in CONF_ROOT.glob("maint_bench_*_*"):
-        pid = conf.name.rsplit("_", 1)[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            drop_cluster(conf.name)

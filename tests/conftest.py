@@ -6,9 +6,7 @@ fixture errors with the reason, because a silently skipped integration test hide
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,32 +14,19 @@ from tests.harness import (
     Cluster,
     Service,
     SshFleet,
-    start_cluster,
     start_fleet,
     start_gcs_emulator,
     start_moto,
 )
-from tests.harness.postgres import CONF_ROOT, drop_cluster
+from tests.harness.postgres import process_cluster
 
 FLEET_SIZE = 5
 
 
-def _sweep_stale_clusters() -> None:
-    """Drop clusters of earlier test runs whose pytest process is gone (killed, crashed)."""
-    for conf in CONF_ROOT.glob("maint_test_*_*"):
-        pid = conf.name.rsplit("_", 1)[1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            drop_cluster(conf.name)
-
-
 def _cluster(role: str) -> Iterator[Cluster]:
     """A cluster named for this pytest process, so concurrent runs never drop each other's."""
-    _sweep_stale_clusters()
-    cluster = start_cluster(f"maint_test_{role}_{os.getpid()}")
-    try:
+    with process_cluster("maint_test", role) as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,9 @@ def task(name: str, **kwargs: Any) -> Callable[[Callable], Task]:
             flags.apply_defaults()
             procedure, build = body(c, *args, **kwargs)
             given = flags.arguments
-            _run(
+            if given.get("dry_run") and not given["json"]:
+                procedure = _printing_statements(procedure)
+            run_task(
                 f"db.{name}",
                 procedure,
                 _parsed(build),
@@ -115,7 +117,8 @@ def task(name: str, **kwargs: Any) -> Callable[[Callable], Task]:
                 limit=given["limit"],
                 json=given["json"],
                 forks=given["forks"],
-                dry_run=given.get("dry_run", False),
+                columns=COLUMNS,
+                validate=_validate,
             )
 
         return invoke_task(klass=_Task, name=name, **kwargs)(run)
@@ -150,30 +153,6 @@ def _printing_statements(procedure: Procedure) -> Procedure:
         return result
 
     return wrapped
-
-
-def _run(
-    name: str,
-    procedure: Procedure,
-    options: Any,
-    *,
-    inventory: str | None,
-    limit: str | None,
-    json: bool,
-    forks: int,
-    dry_run: bool = False,
-) -> None:
-    run_task(
-        name,
-        _printing_statements(procedure) if dry_run and not json else procedure,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
-        columns=COLUMNS,
-        validate=_validate,
-    )
 
 
 @task(

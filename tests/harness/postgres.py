@@ -10,6 +10,8 @@ import os
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,24 @@ class Cluster:
     def log_path(self) -> Path:
         """Server log, handy in assertion messages."""
         return LOG_ROOT / f"postgresql-{PG_VERSION}-{self.name}.log"
+
+
+@contextmanager
+def process_cluster(prefix: str, role: str) -> Iterator[Cluster]:
+    """A cluster `<prefix>_<role>_<pid>` for this process, destroyed on exit (Ctrl-C included).
+
+    The pid in the name keeps concurrent test runs and benchmarks off each other's clusters;
+    clusters of earlier processes with PREFIX that died (pid gone) are dropped first.
+    """
+    for conf in CONF_ROOT.glob(f"{prefix}_*_*"):
+        pid = conf.name.rsplit("_", 1)[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            drop_cluster(conf.name)
+    cluster = start_cluster(f"{prefix}_{role}_{os.getpid()}")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
 
 
 def start_cluster(name: str, port: int | None = None) -> Cluster:
