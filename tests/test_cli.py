@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -62,6 +63,21 @@ def test_bad_inventory_gives_message_and_no_traceback(
     assert done.returncode == 3  # health.check speaks the monitoring convention: UNKNOWN
     assert message in done.stderr and str(path) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_maint_caches_bytecode_of_modules_it_imports_late(tmp_path: Path) -> None:
+    """Task modules load after the command line is parsed; their bytecode must be cached
+    like the rest, or every run compiles them again."""
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("all:\n  hosts:\n    here: {ansible_connection: local}\n")
+    cache = tmp_path / "pycache"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(cache)
+    done = subprocess.run(
+        ["maint", "logs.clean", "-i", str(inventory)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(cache.rglob("maintenance/logs/clean.*.pyc"))
 
 
 def test_inventory_from_environment(tmp_path: Path) -> None:

@@ -13,13 +13,21 @@ from .collection import build_namespace
 
 
 class MaintProgram(Program):
-    """invoke's Program, except that a command-line mistake exits 2 as DESIGN's contract says."""
+    """invoke's Program, except that a command-line mistake exits 2 as DESIGN's contract says,
+    and bytecode caching stays as the interpreter has it."""
 
     def parse_core(self, argv: list[str] | None) -> None:
+        # invoke turns bytecode writing off (unless --write-pyc) so that running a tasks.py
+        # leaves no __pycache__ beside it. maint loads no tasks.py, and its procedures import
+        # their modules lazily, after this point: without a cache (a source checkout, or
+        # PYTHONPYCACHEPREFIX) every run would compile fabric and paramiko again, 0.1 s each time.
+        dont_write_bytecode = sys.dont_write_bytecode
         try:
             super().parse_core(argv)
         except ParseError as exc:
             raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
+        finally:
+            sys.dont_write_bytecode = dont_write_bytecode
 
     def parse_tasks(self) -> None:
         try:

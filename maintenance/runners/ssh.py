@@ -77,6 +77,7 @@ class SshRunner(Runner):
         )
         where = f"{host.user + '@' if host.user else ''}{host.address}:{host.port}"
         try:
+            connection.connect_kwargs["sock"] = _nodelay_socket(host.address, host.port, timeout)
             connection.open()
         except paramiko.BadHostKeyException as exc:
             raise changed_key_error(exc) from exc
@@ -166,6 +167,17 @@ class SshRunner(Runner):
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def _nodelay_socket(address: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection with Nagle's algorithm off, as OpenSSH's own client sets it.
+
+    paramiko leaves it on: each command's small request then waits for the peer's delayed
+    ACK, about 40 ms per round trip, which made a one-line command take 44 ms instead of 3.
+    """
+    sock = socket.create_connection((address, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def _truthy(value: object) -> bool:
