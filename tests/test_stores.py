@@ -25,7 +25,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from backups.stores import ObjectNotFound, Store, StoreError, open_store, s3
+from backups.stores import ObjectNotFound, Store, StoreError, local, open_store, s3
 from backups.stores.local import LocalStore
 from maintenance.errors import ConfigError
 from tests.harness import Service, free_port
@@ -471,6 +471,22 @@ def test_abort_inside_the_block_is_final(tmp_path: Path) -> None:
         upload.abort()
     assert upload.info is None
     assert list((tmp_path / "store").rglob("*.dump*")) == []
+
+
+def test_local_store_flushes_while_writing_and_keeps_every_byte(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Background flushes every MiB (32 MiB by default) leave the object intact; an upload
+    aborted between flushes leaves nothing behind."""
+    monkeypatch.setattr(local, "WRITE_BEHIND", MIB)
+    store = LocalStore(tmp_path / "store")
+    written = stream_into(store, "db1/app/1.dump", 20 * MIB + 7, block=MIB // 4)
+    assert sha256_of(store, "db1/app/1.dump") == written
+    with pytest.raises(RuntimeError), store.open_write("db1/app/2.dump") as upload:
+        for _ in range(12):
+            upload.write(os.urandom(MIB // 2))
+        raise RuntimeError("dump failed")
+    assert [p.name for p in (tmp_path / "store/db1/app").iterdir()] == ["1.dump"]
 
 
 # --- open_store -----------------------------------------------------------------------------
