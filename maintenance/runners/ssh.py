@@ -77,7 +77,10 @@ class SshRunner(Runner):
         )
         where = f"{host.user + '@' if host.user else ''}{host.address}:{host.port}"
         try:
-            connection.connect_kwargs["sock"] = _nodelay_socket(host.address, host.port, timeout)
+            if not connection.gateway:  # a ProxyJump or ProxyCommand brings its own socket
+                # connection.host and .port: the inventory's, after ssh_config's HostName/Port
+                sock = _nodelay_socket(connection.host, connection.port, timeout)
+                connection.connect_kwargs["sock"] = sock
             connection.open()
         except paramiko.BadHostKeyException as exc:
             raise changed_key_error(exc) from exc
