@@ -191,6 +191,29 @@ def test_ssh_prefers_aes_gcm_and_still_offers_the_other_ciphers(ssh_runner: SshR
     assert "aes128-ctr" in offered[2:]
 
 
+def test_ssh_config_proxyjump_is_followed(ssh_fleet, tmp_path: Path, monkeypatch) -> None:
+    """A host reached through a ProxyJump in ~/.ssh/config: one login to the jump host, one
+    to the target through it (a direct connection would log one)."""
+    jump, target = ssh_fleet.hosts[0], ssh_fleet.hosts[1]
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh/config").write_text(
+        f"Host behind-jump\n  HostName {target.address}\n"
+        f"  ProxyJump {jump.user}@{jump.address}:{jump.port}\n"
+        f"Host {jump.address}\n  IdentityFile {ssh_fleet.key_path}\n"
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    logins = _accepted_logins(ssh_fleet)
+    host = ssh_host(ssh_fleet, 1, ansible_host="behind-jump")
+    with SshRunner(host) as runner:
+        assert runner.run("echo reached").stdout == "reached\n"
+    assert len(_accepted_logins(ssh_fleet)) == len(logins) + 2
+
+
+def _accepted_logins(fleet) -> list[str]:
+    logs = sorted(fleet.workdir.glob("sshd*.log"))
+    return [line for log in logs for line in log.read_text().splitlines() if "Accepted" in line]
+
+
 def test_unknown_host_key_is_refused_with_its_fingerprint(ssh_fleet, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
