@@ -9,13 +9,20 @@ times as whole processes, alternating over several rounds (medians):
   pg_dump -Fc -Z0 | zstd -3 -T0 > file  the codec the product uses, as raw tools
   maint backup.db -> local directory    the product (pg_dump -Z0, zstd and sha256 in-process)
   maint backup.db -> S3                 the same into the moto server (multipart upload)
+  ssh host pg_dump -Fc -Z0 | zstd -3 -T0 > file
+                                        the raw pipe from an SSH host (OpenSSH client)
+  maint backup.db, SSH host -> local    the product with pg_dump on an SSH host (paramiko)
 
 with output sizes and the product's peak memory (its own VmHWM, and the largest process of
 its tree). Then the codec measurement behind the default (zstd levels on the same
 uncompressed dump, against pg_dump's zlib), and a scale check: the database grown to twice
 its size, the product's peak memory again.
 
-    python bench/backup.py [--size-gb 1] [--rounds 3] [--no-scale-check] [--levels 1,3,6]
+    python bench/backup.py [--size-gb 1] [--rounds 3] [--no-scale-check] [--no-ssh]
+                           [--levels 1,3,6]
+
+The SSH host is an sshd on a loopback address of this machine, so its encryption shares the
+2 cores with everything else: the pair compares the product's SSH client with OpenSSH's.
 
 Targets (issue 4): local <= 0.40x `pg_dump -Fc` and <= 1.10x the raw zstd pipe; output no
 larger than `pg_dump -Fc`'s; peak memory <= 150 MB, and the same at 1x and 2x the size.
@@ -24,6 +31,7 @@ larger than `pg_dump -Fc`'s; peak memory <= 150 MB, and the same at 1x and 2x th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -62,8 +70,8 @@ from bench.services import (  # noqa: E402
     moto_server,
     s3_client,
 )
-from tests.harness import Cluster, Service  # noqa: E402
-from tests.inventories import write_inventory  # noqa: E402
+from tests.harness import Cluster, Service, SshFleet, start_fleet  # noqa: E402
+from tests.inventories import fleet_vars, write_inventory  # noqa: E402
 
 DATABASE = "shop"
 BUCKET = "bench-backups"
@@ -79,14 +87,19 @@ PG_DUMP_Z0 = "pg_dump -Fc -Z0 > file"
 ZSTD_PIPE = "pg_dump -Fc -Z0 | zstd -3 -T0 > file"
 PRODUCT_LOCAL = "maint backup.db -> local dir"
 PRODUCT_S3 = "maint backup.db -> S3 (moto)"
+SSH_PIPE = "ssh host pg_dump -Z0 | zstd -3 -T0"
+PRODUCT_SSH = "maint backup.db, SSH host -> local"
+PRODUCT_SSH_S3 = "maint backup.db, SSH host -> S3"
 ZSTD_CLI = "zstd -3 -T0 -q -c"
 
 
 class Setup:
     """The services, inventories and scratch paths of one benchmark run."""
 
-    def __init__(self, cluster: Cluster, moto: Service, workdir: Path) -> None:
-        self.cluster, self.moto, self.workdir = cluster, moto, workdir
+    def __init__(
+        self, cluster: Cluster, moto: Service, workdir: Path, fleet: SshFleet | None = None
+    ) -> None:
+        self.cluster, self.moto, self.workdir, self.fleet = cluster, moto, workdir, fleet
         self.s3 = s3_client(moto)
         self.s3.create_bucket(Bucket=BUCKET)
         self.store_dir = workdir / "store"
@@ -122,13 +135,21 @@ class Setup:
 
         return Contender(name, measure)
 
-    def product(self, name: str, slug: str, store: dict[str, Any]) -> Contender:
+    def product(
+        self, name: str, slug: str, store: dict[str, Any], fleet: SshFleet | None = None
+    ) -> Contender:
+        """maint backup.db of the database into STORE, from this machine or FLEET's first host."""
+        connection = fleet.hosts[0].inventory_vars() if fleet else {"ansible_connection": "local"}
         host = {
-            "ansible_connection": "local",
+            **connection,
             "postgres": {"dsn": self.cluster.dsn(), "databases": [DATABASE]},
             "backup": store,
         }
-        inventory = write_inventory(self.workdir / f"{slug}.yaml", {"db1": host})
+        inventory = write_inventory(
+            self.workdir / f"{slug}.yaml",
+            {"db1": host},
+            all_vars=fleet_vars(fleet) if fleet else None,
+        )
         inventory.chmod(0o600)
         argv = [self.maint, "backup.db", "-i", str(inventory), "--json"]
 
@@ -160,21 +181,36 @@ class Setup:
         dump = shlex.join(self.dump_argv() if compress else self.dump_argv("--compress=0"))
         return self.raw(name, f"{dump} | {codec} > {{out}}" if codec else f"{dump} > {{out}}")
 
+    def ssh_pipe(self, fleet: SshFleet) -> Contender:
+        """OpenSSH runs pg_dump -Z0 on the host; zstd compresses here, as the product does.
+        The password travels as PGPASSWORD in the SSH session's environment (sshd accepts PG*)."""
+        dump = shlex.join(self.dump_argv("--compress=0"))
+        ssh = fleet.ssh_argv(fleet.hosts[0], dump)
+        ssh[1:1] = ["-o", "SendEnv=PGPASSWORD"]
+        return self.raw(SSH_PIPE, f"{shlex.join(ssh)} | {ZSTD_CLI} > {{out}}")
+
     def contenders(self) -> list[Contender]:
-        return [
+        contenders = [
             self.pipe(PG_DUMP_FC, compress=True),
             self.pipe(PG_DUMP_Z0, compress=False),
             self.pipe(ZSTD_PIPE, compress=False, codec=ZSTD_CLI),
             self.local_product(),
             self.s3_product(),
         ]
+        if self.fleet is not None:
+            store = {"store": str(self.store_dir)}
+            contenders += [
+                self.ssh_pipe(self.fleet),
+                self.product(PRODUCT_SSH, "ssh", store, self.fleet),
+            ]
+        return contenders
 
     def local_product(self) -> Contender:
         return self.product(PRODUCT_LOCAL, "local", {"store": str(self.store_dir)})
 
-    def s3_product(self) -> Contender:
+    def s3_product(self, name: str = PRODUCT_S3, fleet: SshFleet | None = None) -> Contender:
         store = {"store": f"s3://{BUCKET}/nightly", "endpoint_url": self.moto.url}
-        return self.product(PRODUCT_S3, "s3", store)
+        return self.product(name, "ssh-s3" if fleet else "s3", store, fleet)
 
 
 def codec_sweep(setup: Setup, levels: list[int]) -> list[dict[str, Any]]:
@@ -255,6 +291,12 @@ def main() -> int:
         "--scale-rounds", type=int, default=1, help="rounds at 2x the size (default 1)"
     )
     parser.add_argument(
+        "--ssh",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also back up from an SSH host on loopback, beside OpenSSH (default: on)",
+    )
+    parser.add_argument(
         "--levels", default="1,3,6", help="zstd levels of the codec sweep (default 1,3,6)"
     )
     args = parser.parse_args()
@@ -264,11 +306,19 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="maint-bench-backup-"))
     figures: dict[str, Any] = {}
     try:
-        with sigterm_as_interrupt(), bench_cluster("backup") as cluster, moto_server() as moto:
+        with (
+            sigterm_as_interrupt(),
+            bench_cluster("backup") as cluster,
+            moto_server() as moto,
+            contextlib.ExitStack() as stack,
+        ):
+            fleet = start_fleet(1, workdir / "ssh") if args.ssh else None
+            if fleet is not None:
+                stack.callback(fleet.stop)
             started = time.monotonic()
             size = grow_database(cluster, DATABASE, int(args.size_gb * GIB))
             figures["load_s"] = time.monotonic() - started
-            setup = Setup(cluster, moto, workdir)
+            setup = Setup(cluster, moto, workdir, fleet)
             _warm_up(setup)
             contenders = setup.contenders()
             alternate(contenders, args.rounds)
@@ -284,6 +334,8 @@ def main() -> int:
                     setup.s3_product(),
                     setup.pipe(ZSTD_PIPE, compress=False, codec=ZSTD_CLI),
                 ]
+                if fleet is not None:  # the most memory: paramiko's window and S3's parts
+                    at_scale.append(setup.s3_product(PRODUCT_SSH_S3, fleet))
                 alternate(at_scale, args.scale_rounds, label="2x size: ")
                 scale = (grown, at_scale)
     finally:
@@ -302,6 +354,7 @@ def report(args, size, contenders, sweep, scale, figures, load_before) -> dict[s
     by_name = {c.name: c for c in contenders}
     fc, z0, pipe = by_name[PG_DUMP_FC], by_name[PG_DUMP_Z0], by_name[ZSTD_PIPE]
     local, s3 = by_name[PRODUCT_LOCAL], by_name[PRODUCT_S3]
+    ssh, ssh_pipe = by_name.get(PRODUCT_SSH), by_name.get(SSH_PIPE)
     raw_size = local.median("raw_size")
     fc_size = fc.median("size")
     print(
@@ -309,7 +362,7 @@ def report(args, size, contenders, sweep, scale, figures, load_before) -> dict[s
         f"custom dump {raw_size / GIB:.2f} GiB uncompressed; {args.rounds} rounds "
         f"alternating, medians; whole processes"
     )
-    _print_runs(contenders, fc, pipe, (local, s3))
+    _print_runs(contenders, fc, pipe, (local, s3, ssh))
     print(
         "CPU: user+system of the command and its children (not the server's); own RSS: VmHWM "
         "of the maint process; tree RSS: largest process waited for (pg_dump, zstd, bash); "
@@ -344,6 +397,11 @@ def report(args, size, contenders, sweep, scale, figures, load_before) -> dict[s
     _target_line("  best / best", ratios["ratio_zstd_pipe_min"], TARGET_VS_ZSTD_PIPE)
     _target_line("  CPU / CPU", ratios["cpu_ratio_zstd_pipe"], None)
     _target_line("S3 / zstd pipe", ratios["s3_ratio_zstd_pipe"], None)
+    if ssh is not None and ssh_pipe is not None:
+        ratios["ssh_ratio_ssh_pipe"] = ssh.median() / ssh_pipe.median()
+        ratios["ssh_cpu_ratio_ssh_pipe"] = ssh.median("cpu_s") / ssh_pipe.median("cpu_s")
+        _target_line("SSH host / ssh pipe", ratios["ssh_ratio_ssh_pipe"], None)
+        _target_line("  CPU / CPU", ratios["ssh_cpu_ratio_ssh_pipe"], None)
     _target_line("output / pg_dump -Fc", ratios["size_ratio"], 1.0)
     _target_line("peak RSS MiB, local", local_peak, TARGET_RSS_MB)
     _target_line("peak RSS MiB, S3", s3_peak, TARGET_RSS_MB)
@@ -381,6 +439,10 @@ def report(args, size, contenders, sweep, scale, figures, load_before) -> dict[s
         },
         "load_avg": round(os.getloadavg()[0], 1),
     }
+    if ssh is not None and ssh_pipe is not None:
+        result["product_ssh_s"] = round(ssh.median(), 2)
+        result["ssh_pipe_s"] = round(ssh_pipe.median(), 2)
+        result["product_ssh_peak_rss_mb"] = round(max(ssh.values("peak_rss_mb")))
     targets = {
         "vs_pg_dump": ratios["ratio"] <= TARGET_VS_PG_DUMP,
         "vs_zstd_pipe": ratios["ratio_zstd_pipe"] <= TARGET_VS_ZSTD_PIPE,
@@ -390,6 +452,8 @@ def report(args, size, contenders, sweep, scale, figures, load_before) -> dict[s
     }
     if scale is not None:
         result["scale"], targets["flat_rss"] = _report_scale(size, scale, local_peak, s3_peak)
+        if "ssh_s3_peak_rss_mb" in result["scale"]:
+            targets["peak_rss_ssh_s3"] = result["scale"]["ssh_s3_peak_rss_mb"] <= TARGET_RSS_MB
     result["targets_met"] = targets
     return result
 
@@ -467,8 +531,12 @@ def _report_scale(size: int, scale, local_peak: float, s3_peak: float):
             f"{max(contender.values('tree_rss_mb')):.0f}",
         ])  # fmt: skip
     print_table(["what", "median s", "CPU s", "out MiB", "own RSS MiB", "tree RSS MiB"], rows)
-    local, s3, pipe = contenders
+    local, s3, pipe, *over_ssh = contenders
     figures = {"database_mb": round(grown / MIB)}
+    for contender in over_ssh:
+        peak = max(contender.values("peak_rss_mb"))
+        _target_line("peak RSS MiB, SSH host->S3", peak, TARGET_RSS_MB)
+        figures["ssh_s3_peak_rss_mb"] = round(peak)
     flat = True
     for name, contender, before in (("local", local, local_peak), ("s3", s3, s3_peak)):
         after = max(contender.values("peak_rss_mb"))

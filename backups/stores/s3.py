@@ -125,6 +125,7 @@ class S3Store(Store):
             if value is not None
         }
         self._clients: dict[bool, Any] = {}
+        self._session: Any = None
         self._lock = threading.Lock()
 
     def open_write(self, key: str) -> Upload:
@@ -177,7 +178,9 @@ class S3Store(Store):
         """The boto3 S3 client; FAST gives short timeouts and one retry, for preflight.
 
         Without an endpoint_url option boto3 itself honours AWS_ENDPOINT_URL(_S3); credentials
-        come from boto3's usual chain (environment, profile, instance role).
+        come from boto3's usual chain (environment, profile, instance role). Both clients come
+        from one session (made and used under the lock: sessions are not thread-safe), which
+        parses S3's service model once: a second session would hold another 12 MB.
         """
         with self._lock:
             if fast not in self._clients:
@@ -196,9 +199,9 @@ class S3Store(Store):
             max_pool_connections=4,
         )
         try:
-            return boto3.session.Session().client(
-                "s3", endpoint_url=self._endpoint_url, config=config
-            )
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session.client("s3", endpoint_url=self._endpoint_url, config=config)
         except Exception as exc:
             raise self.error("set up the client", "", exc) from exc
 
