@@ -246,21 +246,41 @@ class _S3Upload(Upload):
         super().__init__(key)
         self._store = store
         self._object_key = store.object_key(key)
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the part being filled: allocated whole, filled in place
+        self._filled = 0
+        self._spare: bytearray | None = None  # the last part sent, back for reuse
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
-        self._in_flight: Future[dict[str, Any]] | None = None
+        self._in_flight: Future[tuple[dict[str, Any], bytearray]] | None = None
         self._worker: ThreadPoolExecutor | None = None
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        part_size = self._part_size(len(self._parts) + 1 + (self._in_flight is not None))
         while view:
-            room = part_size - len(self._buffer)
-            self._buffer += view[:room]
-            view = view[room:]
-            if len(self._buffer) == part_size:
+            buffer = self._part_buffer()
+            piece = view[: len(buffer) - self._filled]
+            buffer[self._filled : self._filled + len(piece)] = piece
+            self._filled += len(piece)
+            view = view[len(piece) :]
+            if self._filled == len(buffer):
                 self._send_part()
+
+    def _part_buffer(self) -> bytearray:
+        """The buffer of the part being filled. Two buffers of the part size serve a whole
+        upload in turn: growing a fresh one for every part left the allocator holding
+        freed pieces, about 8 MB more at peak (backup over SSH into S3)."""
+        if not self._filled:
+            size = self._part_size(len(self._parts) + 1 + (self._in_flight is not None))
+            spare, self._spare = self._spare, None
+            if len(self._buffer) != size:
+                reuse = spare is not None and len(spare) == size
+                self._buffer = spare if reuse else bytearray(size)
+        return self._buffer
+
+    def _filled_part(self) -> bytearray:
+        """The part being filled, cut to its contents (the last part of an upload)."""
+        del self._buffer[self._filled :]
+        return self._buffer
 
     def _commit(self) -> ObjectInfo:
         client = self._store.client()
@@ -269,11 +289,11 @@ class _S3Upload(Upload):
                 client.put_object(
                     Bucket=self._store.bucket,
                     Key=self._object_key,
-                    Body=self._buffer,
+                    Body=self._filled_part(),
                     **self._store.upload_args,
                 )
             else:
-                if self._buffer:
+                if self._filled:
                     self._send_part()
                 self._wait_for_part()
                 client.complete_multipart_upload(
@@ -285,14 +305,14 @@ class _S3Upload(Upload):
                 self._stop_worker()
         except Exception as exc:
             raise self._store.error("upload", self.key, exc) from exc
-        self._buffer = bytearray()
+        self._buffer, self._filled, self._spare = bytearray(), 0, None
         info = self._store.stat(self.key)
         if info is None:
             raise StoreError(f"{self._store.url}: {self.key!r} is missing after its upload")
         return info
 
     def _abort(self) -> None:
-        self._buffer = bytearray()
+        self._buffer, self._filled, self._spare = bytearray(), 0, None
         self._stop_worker()
         if self._upload_id is None:
             return
@@ -332,14 +352,18 @@ class _S3Upload(Upload):
                 f"starting at {self._store.part_size} bytes; raise the part_size option"
             )
         assert self._worker is not None
-        holder, self._buffer = [self._buffer], bytearray()
-        self._in_flight = self._worker.submit(self._upload_part, number, holder)
+        part = self._buffer if self._filled == len(self._buffer) else self._filled_part()
+        self._buffer, self._filled = bytearray(), 0
+        self._in_flight = self._worker.submit(self._upload_part, number, [part])
 
-    def _upload_part(self, number: int, holder: list[bytearray]) -> dict[str, Any]:
-        """Upload one part (in the worker thread); return its entry for the completion.
+    def _upload_part(
+        self, number: int, holder: list[bytearray]
+    ) -> tuple[dict[str, Any], bytearray]:
+        """Upload one part (in the worker thread); return its entry for the completion and
+        its buffer, to be filled again.
 
-        The part is taken out of HOLDER so that it is freed when this returns: the executor
-        drops its arguments only later, and meanwhile a third part could be filling up.
+        The part is taken out of HOLDER so that a failed part is freed at once: the executor
+        drops its arguments only later, and meanwhile another part could be filling up.
         """
         buffer = holder.pop()
         try:
@@ -357,12 +381,13 @@ class _S3Upload(Upload):
         part.update(
             {name: value for name, value in response.items() if name.startswith("Checksum")}
         )
-        return part
+        return part, buffer
 
     def _wait_for_part(self) -> None:
         if self._in_flight is not None:
             in_flight, self._in_flight = self._in_flight, None
-            self._parts.append(in_flight.result())
+            part, self._spare = in_flight.result()
+            self._parts.append(part)
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
