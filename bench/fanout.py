@@ -244,12 +244,6 @@ def startup(workdir: Path) -> Contender:
     )
 
 
-def sshd_logins(fleet: SshFleet) -> int:
-    """Successful logins the fleet's sshd processes have logged so far."""
-    logs = fleet.workdir.glob("sshd*.log")
-    return sum(log.read_text(errors="replace").count("Accepted publickey") for log in logs)
-
-
 def measure(
     contenders: list[Contender], rounds: int, warmup: int, logins: Callable[[], int]
 ) -> None:
@@ -294,7 +288,7 @@ def main() -> int:
         if the_ansible is not None:
             contenders.append(the_ansible)
         contenders.append(startup(workdir))
-        measure(contenders, args.rounds, args.warmup, lambda: sshd_logins(fleet))
+        measure(contenders, args.rounds, args.warmup, fleet.logins)
     finally:
         fleet.stop()
         shutil.rmtree(workdir, ignore_errors=True)

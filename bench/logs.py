@@ -39,7 +39,6 @@ from bench.fanout import (  # noqa: E402
     Contender,
     Run,
     measure,
-    sshd_logins,
     startup,
     timed,
     venv_command,
@@ -167,7 +166,7 @@ def main() -> int:
             )
         the_startup = startup(workdir)
         contenders = [contender for pair in pairs for contender in pair] + [the_startup]
-        measure(contenders, args.rounds, args.warmup, lambda: sshd_logins(fleet))
+        measure(contenders, args.rounds, args.warmup, fleet.logins)
     finally:
         fleet.stop()
         shutil.rmtree(workdir, ignore_errors=True)

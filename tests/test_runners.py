@@ -202,16 +202,11 @@ def test_ssh_config_proxyjump_is_followed(ssh_fleet, tmp_path: Path, monkeypatch
         f"Host {jump.address}\n  IdentityFile {ssh_fleet.key_path}\n"
     )
     monkeypatch.setenv("HOME", str(tmp_path))
-    logins = _accepted_logins(ssh_fleet)
+    logins = ssh_fleet.logins()
     host = ssh_host(ssh_fleet, 1, ansible_host="behind-jump")
     with SshRunner(host) as runner:
         assert runner.run("echo reached").stdout == "reached\n"
-    assert len(_accepted_logins(ssh_fleet)) == len(logins) + 2
-
-
-def _accepted_logins(fleet) -> list[str]:
-    logs = sorted(fleet.workdir.glob("sshd*.log"))
-    return [line for log in logs for line in log.read_text().splitlines() if "Accepted" in line]
+    assert ssh_fleet.logins() == logins + 2
 
 
 def test_unknown_host_key_is_refused_with_its_fingerprint(ssh_fleet, tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ from .base import (
     check_prefix,
 )
 
-# Temporary files of unfinished writes: '.<name>.partial-<random>'.
 WRITE_BEHIND = 32 * 1024 * 1024  # bytes written between background flushes
+# Temporary files of unfinished writes: '.<name>.partial-<random>'.
 _PARTIAL = re.compile(r"\..+\.partial-[A-Za-z0-9_]+")
 
 

@@ -269,16 +269,14 @@ class _S3Upload(Upload):
         """The buffer of the part being filled. Two buffers of the part size serve a whole
         upload in turn: growing a fresh one for every part left the allocator holding
         freed pieces, about 8 MB more at peak (backup over SSH into S3)."""
-        if not self._filled:
+        if not self._buffer:
             size = self._part_size(len(self._parts) + 1 + (self._in_flight is not None))
             spare, self._spare = self._spare, None
-            if len(self._buffer) != size:
-                reuse = spare is not None and len(spare) == size
-                self._buffer = spare if reuse else bytearray(size)
+            self._buffer = spare if spare is not None and len(spare) == size else bytearray(size)
         return self._buffer
 
     def _filled_part(self) -> bytearray:
-        """The part being filled, cut to its contents (the last part of an upload)."""
+        """The part being filled, cut to its contents (only the last part is ever short)."""
         del self._buffer[self._filled :]
         return self._buffer
 
@@ -352,7 +350,7 @@ class _S3Upload(Upload):
                 f"starting at {self._store.part_size} bytes; raise the part_size option"
             )
         assert self._worker is not None
-        part = self._buffer if self._filled == len(self._buffer) else self._filled_part()
+        part = self._filled_part()
         self._buffer, self._filled = bytearray(), 0
         self._in_flight = self._worker.submit(self._upload_part, number, [part])
 

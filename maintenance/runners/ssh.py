@@ -91,7 +91,7 @@ class SshRunner(Runner):
         where = f"{host.user + '@' if host.user else ''}{host.address}:{host.port}"
         try:
             if not connection.gateway:  # a ProxyJump or ProxyCommand brings its own socket
-                # connection.host and .port: the inventory's, after ssh_config's HostName/Port
+                # connection.host: the inventory's address after ssh_config's HostName
                 sock = _nodelay_socket(connection.host, connection.port, timeout)
                 connection.connect_kwargs["sock"] = sock
             connection.open()

@@ -61,6 +61,11 @@ class SshFleet:
     def pids(self) -> list[int]:
         return [proc.pid for proc in self.processes]
 
+    def logins(self) -> int:
+        """Successful logins the fleet's sshd processes have logged so far."""
+        logs = self.workdir.glob("sshd*.log")
+        return sum(log.read_text(errors="replace").count("Accepted publickey") for log in logs)
+
     def ssh_argv(self, host: SshHost, command: str) -> list[str]:
         """Plain OpenSSH client argv for ``command`` on ``host`` (benchmark baselines)."""
         return [
