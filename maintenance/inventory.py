@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -16,6 +17,8 @@ import yaml
 
 from .errors import ConfigError
 from .secrets import register_secrets_in
+from .settings.host import HostSettings
+from .settings.validate import HostVars, SettingsError, parse_hosts
 
 _GROUP_KEYS = {"hosts", "vars", "children"}
 _CONNECTIONS = {"local": "local", "ssh": "ssh", "smart": "ssh", "paramiko": "ssh"}
@@ -28,6 +31,19 @@ class Host:
     name: str
     groups: tuple[str, ...]
     vars: Mapping[str, Any] = field(repr=False)
+    # Where each top-level var was set: "host 'db1'" or "group 'databases'".
+    origins: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def settings(self) -> HostSettings:
+        """The product's keys of this host, typed. Raise ConfigError naming every problem.
+
+        load_inventory has already parsed every host; this parses a Host made by hand.
+        """
+        try:
+            return parse_hosts("vars", [HostVars(self.name, self.vars, self.origins)])[self.name]
+        except SettingsError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def address(self) -> str:
@@ -204,11 +220,24 @@ def _build(source: Path, document: Any) -> Inventory:
     hosts = {name: _make_host(parser, name, depths) for name in parser.host_vars}
     if parser.problems:
         raise ConfigError("invalid inventory:\n  " + "\n  ".join(parser.problems))
+    _parse_settings(source, hosts)
     members = {name: frozenset(_members(parser, name)) for name in parser.groups}
     members["all"] = frozenset(hosts)
     for host in hosts.values():
         register_secrets_in(dict(host.vars))
     return Inventory(source=source, hosts=MappingProxyType(hosts), groups=MappingProxyType(members))
+
+
+def _parse_settings(source: Path, hosts: Mapping[str, Host]) -> None:
+    """Parse every host's settings once, now, so a bad key stops every task before it runs."""
+    try:
+        parsed = parse_hosts(
+            str(source), [HostVars(h.name, h.vars, h.origins) for h in hosts.values()]
+        )
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    for name, settings in parsed.items():
+        hosts[name].__dict__["settings"] = settings  # fills the cached_property
 
 
 def _members(parser: _Parser, group: str) -> set[str]:
@@ -238,12 +267,17 @@ def _make_host(parser: _Parser, name: str, depths: dict[str, int]) -> Host:
         return (depths.get(group, 0), int(priority) if str(priority).isdigit() else 1, group)
 
     merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for group in sorted(every, key=order):
         merged.update(parser.groups[group].vars)
+        origins.update(dict.fromkeys(parser.groups[group].vars, f"group {group!r}"))
     merged.update(parser.host_vars[name])
+    origins.update(dict.fromkeys(parser.host_vars[name], f"host {name!r}"))
     _check_host_vars(parser, name, merged)
     groups = tuple(sorted(every - {"all"}, key=order))
-    return Host(name=name, groups=groups, vars=MappingProxyType(merged))
+    return Host(
+        name=name, groups=groups, vars=MappingProxyType(merged), origins=MappingProxyType(origins)
+    )
 
 
 def _check_host_vars(parser: _Parser, name: str, merged: Mapping[str, Any]) -> None:
@@ -258,7 +292,3 @@ def _check_host_vars(parser: _Parser, name: str, merged: Mapping[str, Any]) -> N
     port = merged.get("ansible_port", 22)
     if isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536:
         parser.problem(where, f"key 'ansible_port': expected a port number, got {port!r}")
-    for key in ("connect_timeout", "command_timeout"):
-        value = merged.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            parser.problem(where, f"key {key!r}: expected a number of seconds, got {value!r}")

@@ -1,0 +1,13 @@
+"""The `health` section of a host's vars."""
+
+from __future__ import annotations
+
+from pydantic import ConfigDict
+
+from .types import Section
+
+
+class HealthSettings(Section):
+    """Placeholder until the section is modelled: accepts any key."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)

@@ -1,0 +1,125 @@
+"""Value types of the settings model, each refusing what YAML lets slip through.
+
+pydantic's lax mode would take `true` as 1 and `"10"` as ten; YAML writes a bool for
+`yes`, so every number here refuses bools, and every type says in words what it expects.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel as _BaseModel
+
+from ..units import parse_size as _parse_size
+from .durations import EXAMPLES, Age, parse_age, parse_duration
+
+
+class Section(_BaseModel):
+    """A section of the product's vars: unknown keys are refused, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            return float(value.strip()) if "." in value else int(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    return value
+
+
+def _whole(value: Any) -> Any:
+    value = _number(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    return value
+
+
+def _duration(value: Any) -> timedelta:
+    return parse_duration(value)
+
+
+def _deletion_age(value: Any) -> Age:
+    age = parse_age(value, deletes=True)
+    if not age.months and age.seconds <= 0:
+        raise ValueError(f"must be longer than zero, got {value!r}")
+    return age
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number of seconds or a duration like 30s, got {value!r}")
+    seconds = parse_duration(value).total_seconds()
+    if seconds < 0:
+        raise ValueError(f"a timeout cannot be negative, got {value!r}")
+    return seconds
+
+
+def _size(value: Any) -> int:
+    from ..errors import ConfigError
+
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size like 500MB, 2GB or 1GiB, got {value!r}")
+    try:
+        return _parse_size(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("size: ")) from None
+
+
+def _name_list(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(f"expected a list of names, got the string {value!r}; write [{value}]")
+    return value
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}],
+    "description": f"a duration: {EXAMPLES}; a bare number is seconds, m is minutes",
+}
+_AGE_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\s*(\d+(\.\d+)?\s*(y|yr|yrs|years?|mo|mon|months?|w|wks?|weeks?|d|days?"
+    r"|h|hrs?|hours?|min|mins|minutes?|s|secs?|seconds?)\s*)+$",
+    "description": "an age selecting data to delete: 90d, 12mo, 1y, 6h, 30min "
+    "(a bare number or a bare m is ambiguous and refused)",
+}
+
+Number = Annotated[float, BeforeValidator(_number)]
+Whole = Annotated[int, BeforeValidator(_whole)]
+Count = Annotated[int, BeforeValidator(_whole), Field(ge=0)]
+Positive = Annotated[int, BeforeValidator(_whole), Field(ge=1)]
+Percent = Annotated[float, BeforeValidator(_number), Field(ge=0, le=100)]
+Ratio = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
+Port = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=65535)]
+Duration = Annotated[timedelta, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+DeletionAge = Annotated[Age, BeforeValidator(_deletion_age), WithJsonSchema(_AGE_SCHEMA)]
+Timeout = Annotated[
+    float,
+    BeforeValidator(_timeout),
+    WithJsonSchema({**_DURATION_SCHEMA, "description": "seconds, or a duration; 0 = no limit"}),
+]
+Size = Annotated[
+    int,
+    BeforeValidator(_size),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+         "description": "a size: 500MB, 2GB, 1GiB or a number of bytes"}
+    ),
+]  # fmt: skip
+NameList = Annotated[list[str], BeforeValidator(_name_list)]
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_non_empty)]

@@ -1,0 +1,73 @@
+"""Validate every host of an inventory at once and say each problem once, where it was set.
+
+A key set in a group's vars is inherited by every host of the group; its problem is reported
+once, naming the group and the hosts it reaches, rather than once per host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from .host import HostSettings, near_miss
+from .problems import key_path, problems_of
+
+
+@dataclass(frozen=True)
+class HostVars:
+    """One host's merged vars and, per top-level key, where it was set ("group 'db'")."""
+
+    name: str
+    vars: Mapping[str, Any]
+    origins: Mapping[str, str]
+
+
+class SettingsError(ValueError):
+    """Every settings problem of a set of hosts, one line each, in the user's words."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n  ".join(["invalid settings:", *problems]))
+        self.problems = problems
+
+
+def parse_host(host: HostVars) -> tuple[HostSettings | None, list[tuple[str, str, str]]]:
+    """HOST's settings, or None and its problems as (origin, key path, words)."""
+    found: list[tuple[str, str, str]] = []
+    origin = lambda key: host.origins.get(str(key), f"host {host.name!r}")  # noqa: E731
+    for key in host.vars:
+        guess = near_miss(str(key))
+        if guess:
+            found.append((origin(key), str(key), f"unknown key; did you mean {guess!r}?"))
+    settings = None
+    try:
+        settings = HostSettings.model_validate(dict(host.vars))
+    except ValidationError as exc:
+        for loc, words in problems_of(exc, HostSettings):
+            found.append((origin(loc[0]) if loc else origin(""), key_path(loc), words))
+    return (None if found else settings), found
+
+
+def parse_hosts(source: str, hosts: Iterable[HostVars]) -> dict[str, HostSettings]:
+    """Settings of every host. Raise SettingsError listing every problem once."""
+    parsed: dict[str, HostSettings] = {}
+    reached: dict[tuple[str, str, str], list[str]] = {}
+    for host in hosts:
+        settings, found = parse_host(host)
+        if settings is not None:
+            parsed[host.name] = settings
+        for problem in found:
+            reached.setdefault(problem, []).append(host.name)
+    if reached:
+        raise SettingsError([_line(source, *problem, names) for problem, names in reached.items()])
+    return parsed
+
+
+def _line(source: str, origin: str, path: str, words: str, hosts: list[str]) -> str:
+    where = origin
+    if origin.startswith("group"):
+        shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
+        where = f"{origin} (host{'s' if len(hosts) > 1 else ''} {shown})"
+    return f"{source}: {where}: {path}: {words}"
