@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from . import backup, certs, db, health, logs, restore, schedule
+from . import backup, certs, config, db, health, logs, restore, schedule
 
 
 class _Root(Collection):
@@ -31,6 +31,7 @@ def build_namespace() -> Collection:
     return _Root(
         backup.namespace,
         certs.namespace,
+        config.namespace,
         db.namespace,
         health.namespace,
         logs.namespace,

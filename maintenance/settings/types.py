@@ -80,10 +80,12 @@ def _name_list(value: Any) -> Any:
 
 
 _DURATION_SCHEMA = {
+    "x-type": "duration",
     "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}],
     "description": f"a duration: {EXAMPLES}; a bare number is seconds, m is minutes",
 }
 _AGE_SCHEMA = {
+    "x-type": "age that deletes (no bare number or m)",
     "type": "string",
     "pattern": r"^\s*(\d+(\.\d+)?\s*(y|yr|yrs|years?|mo|mon|months?|w|wks?|weeks?|d|days?"
     r"|h|hrs?|hours?|min|mins|minutes?|s|secs?|seconds?)\s*)+$",
@@ -103,13 +105,15 @@ DeletionAge = Annotated[Age, BeforeValidator(_deletion_age), WithJsonSchema(_AGE
 Timeout = Annotated[
     float,
     BeforeValidator(_timeout),
-    WithJsonSchema({**_DURATION_SCHEMA, "description": "seconds, or a duration; 0 = no limit"}),
+    WithJsonSchema(
+        {**_DURATION_SCHEMA, "x-type": "timeout", "description": "seconds or a duration; 0 = none"}
+    ),
 ]
 Size = Annotated[
     int,
     BeforeValidator(_size),
     WithJsonSchema(
-        {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+        {"x-type": "size", "anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
          "description": "a size: 500MB, 2GB, 1GiB or a number of bytes"}
     ),
 ]  # fmt: skip
