@@ -26,7 +26,7 @@ class HostSettings(Section):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    postgres: PostgresSettings | None = None
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     restore: RestoreSettings = Field(default_factory=RestoreSettings)
     restore_target: str | None = None
