@@ -11,14 +11,14 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from .backup import BackupSettings, RestoreSettings
+from .backup import BackupSettings, RestoreCheck, RestoreSettings
 from .certs import CertsSettings
 from .health import HealthSettings
 from .logs import LogRule
 from .postgres import PostgresSettings
 from .problems import closest, edit_distance
 from .scheduler import MetricsSettings, NotifySettings, SchedulerSettings
-from .types import Section, Timeout
+from .types import Section, Text, Timeout
 
 
 class HostSettings(Section):
@@ -29,8 +29,14 @@ class HostSettings(Section):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     restore: RestoreSettings = Field(default_factory=RestoreSettings)
-    restore_target: str | None = None
-    restore_checks: list[Any] | None = None
+    restore_target: Text | None = Field(
+        None,
+        description="restore.verify drills this host's backups on that inventory host",
+        examples=["staging-db1"],
+    )
+    restore_checks: list[RestoreCheck] = Field(
+        default_factory=list, description="SQL checks restore.verify runs in the restored copy"
+    )
     health: HealthSettings = Field(default_factory=HealthSettings)
     logs: list[LogRule] = Field(default_factory=list)
     certs: CertsSettings | None = None
