@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Task
-from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
@@ -20,6 +19,7 @@ from ..reporting import EXIT_USAGE
 from ..results import Result
 from ..units import parse_size
 from .common import run_task, task_help
+from .common import task as common_task
 
 if TYPE_CHECKING:
     from ..db import ReportOptions
@@ -51,13 +51,9 @@ def _parsed(build: Callable[[], Any]) -> Any:
 
 def _overrides(**flags: tuple[str, Any]) -> dict[str, Any]:
     """{setting: parsed value} for each flag given, passed as setting=(flag, raw value)."""
-    from ..db import parse_setting
+    from ..db import parse_flags
 
-    return {
-        key: parse_setting(key, raw, f"--{flag}")
-        for key, (flag, raw) in flags.items()
-        if raw not in (None, "")
-    }
+    return parse_flags(**flags)
 
 
 def _timeouts(lock_timeout: Any, statement_timeout: Any) -> dict[str, tuple[str, Any]]:
@@ -68,26 +64,13 @@ def _timeouts(lock_timeout: Any, statement_timeout: Any) -> dict[str, tuple[str,
 
 
 def _validate(host: Host, options: Any) -> None:
-    """Refuse bad db vars on any selected host before work starts anywhere."""
+    """Refuse, before work starts anywhere, a host without a DSN or whose vars the flags
+    contradict (the vars themselves were checked when the inventory was loaded)."""
     from .. import pg
     from ..db import settings_for
-    from ..db.server import database_names, tunnel_target, wants_tunnel
 
     settings_for(host, options.overrides)
     pg.host_dsn(host)
-    if host.var("postgres.databases"):
-        database_names(host.var("postgres.databases"), host.name)
-    if wants_tunnel(host):
-        tunnel_target(host)
-
-
-class _Task(Task):
-    """invoke's Task without the '-' short flag it makes up once a name's letters are taken."""
-
-    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
-        opts = super().arg_opts(name, default, taken_names)
-        opts["names"] = [flag for flag in opts["names"] if flag != "-"]
-        return opts
 
 
 def task(name: str, **kwargs: Any) -> Callable[[Callable], Task]:
@@ -121,7 +104,7 @@ def task(name: str, **kwargs: Any) -> Callable[[Callable], Task]:
                 validate=_validate,
             )
 
-        return invoke_task(klass=_Task, name=name, **kwargs)(run)
+        return common_task(name=name, **kwargs)(run)
 
     return decorate
 
@@ -481,7 +464,8 @@ def idle_connections(
         schema="schema of --table (default public)",
         table="purge this table (default: every rule in postgres.maintenance.purge)",
         column="date or timestamp column that says how old a row is",
-        older_than="delete rows whose column is older than this, e.g. 90d",
+        older_than="delete rows whose column is older than this: 90d, 12mo, 1y (a bare number "
+        "or a bare m is refused as ambiguous: write 12min or 12mo)",
         batch=f"rows per DELETE (default: the rule's batch, {_SETTINGS}.purge_batch, else 10000)",
         pause=f"pause between batches (default: {_SETTINGS}.purge_pause, else 0.5s)",
         dry_run="count the rows that would go and print the statements; delete nothing",
@@ -511,7 +495,7 @@ def purge(
     With --table, --column and --older-than one table is purged; without, every rule of the
     host's postgres.maintenance.purge list.
     """
-    from ..db import PurgeOptions, parse_setting, purge_host, purge_rule
+    from ..db import PurgeOptions, purge_host, rule_from_flags
 
     def build() -> PurgeOptions:
         rule = None
@@ -523,13 +507,8 @@ def purge(
             ]
             if missing:
                 raise ConfigError(f"--table needs {' and '.join(missing)}")
-            rule = purge_rule(
-                table=table,
-                column=column,
-                older_than=older_than,
-                schema=schema,
-                database=database,
-                where="--older-than",
+            rule = rule_from_flags(
+                table=table, column=column, older_than=older_than, schema=schema, database=database
             )
         elif column or older_than or schema or database:
             raise ConfigError("--column, --older-than, --schema and --database need --table")
@@ -539,7 +518,7 @@ def purge(
             ),
             dry_run=dry_run,
             rule=rule,
-            batch=parse_setting("purge_batch", batch, "--batch") if batch else None,
+            batch=_overrides(purge_batch=("batch", batch)).get("purge_batch"),
         )
 
     return purge_host, build

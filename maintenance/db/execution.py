@@ -15,8 +15,8 @@ import structlog
 from psycopg import errors
 
 from ..secrets import mask_text
+from ..settings.postgres import MaintenanceSettings
 from ..units import format_duration
-from .settings import Settings
 from .statements import Statement
 
 log = structlog.get_logger()
@@ -52,7 +52,7 @@ class StatementRunner:
     """Runs statements on CONNECTION (autocommit), recording their text for the report."""
 
     connection: psycopg.Connection
-    settings: Settings
+    settings: MaintenanceSettings
     dry_run: bool
     database: str
     statements: list[str] = field(default_factory=list)

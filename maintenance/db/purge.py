@@ -9,18 +9,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..inventory import Host
 from ..results import Result
 from ..runners import Runner
-from ..units import format_duration, format_size
+from ..settings.postgres import MaintenanceSettings, PurgeRule
+from ..units import format_size
 from . import catalog, statements
 from .execution import Attempt, Outcome, StatementRunner
 from .outcome import DatabaseRun, host_result, qualified
 from .server import open_server
-from .settings import PurgeRule, Settings, settings_for
+from .settings import settings_for
 
 TIME_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
 
@@ -68,43 +69,47 @@ def purge_host(host: Host, runner: Runner, options: PurgeOptions) -> Result:
 
 
 def _purge(
-    executor: StatementRunner, run: DatabaseRun, rule: PurgeRule, batch: int, settings: Settings
+    executor: StatementRunner,
+    run: DatabaseRun,
+    rule: PurgeRule,
+    batch: int,
+    settings: MaintenanceSettings,
 ) -> None:
     connection = executor.connection
-    name = qualified(rule.schema, rule.table)
+    name = qualified(rule.schema_name, rule.table)
     figures: dict[str, Any] = {
-        "schema": rule.schema,
+        "schema": rule.schema_name,
         "table": rule.table,
         "column": rule.column,
-        "older_than": format_duration(rule.older_than.total_seconds()),
+        "older_than": rule.older_than.text,
+        "older_than_words": rule.older_than.words(),
         "batch": batch,
     }
     target = connection.execute(
-        _TARGET, {"schema": rule.schema, "table": rule.table, "column": rule.column}
+        _TARGET, {"schema": rule.schema_name, "table": rule.table, "column": rule.column}
     ).fetchone()
     problem = _target_problem(target, rule)
     if problem or target is None:
         run.add(name, "purge", Outcome.FAILED, problem or "table not found", **figures)
         return
     oid = int(target[0])
-    cutoff_row = connection.execute("SELECT now() - %s::interval", (rule.older_than,)).fetchone()
-    assert cutoff_row is not None
-    cutoff = cutoff_row[0]
-    figures["cutoff"] = cutoff
+    cutoff = _cutoff(connection, rule)
+    figures["cutoff"] = cutoff.isoformat()
+    said = f"older than {rule.older_than.words()}, before {cutoff:%Y-%m-%d %H:%M} UTC"
     size_before = catalog.table_size(connection, oid)
     if size_before is None:
         run.add(name, "purge", Outcome.SKIPPED, executor.lock_timeout_reason(), **figures)
         return
     figures["size_before"] = size_before
-    delete = statements.purge_batch(rule.schema, rule.table, rule.column, cutoff, batch)
+    delete = statements.purge_batch(rule.schema_name, rule.table, rule.column, cutoff, batch)
     if executor.dry_run:
-        count_statement = statements.purge_count(rule.schema, rule.table, rule.column, cutoff)
-        count_row = connection.execute(count_statement.query, count_statement.params).fetchone()
-        count = int(count_row[0]) if count_row else 0
+        counting = statements.purge_count(rule.schema_name, rule.table, rule.column, cutoff)
+        old, total = connection.execute(counting.query, counting.params).fetchone() or (0, 0)
         executor.run(delete)
-        executor.run(statements.vacuum(rule.schema, rule.table))
-        note = f"would delete {count} rows older than {cutoff:%Y-%m-%d %H:%M:%S%z}, {batch} a batch"
-        run.add(name, "purge", Outcome.PLANNED, note, rows_to_delete=count, **figures)
+        executor.run(statements.vacuum(rule.schema_name, rule.table))
+        note = f"would delete {said}: {_grouped(old)} of {_grouped(total)} rows, {batch} a batch"
+        figures.update(rows_to_delete=old, rows_total=total)
+        run.add(name, "purge", Outcome.PLANNED, note, **figures)
         return
     deleted, batches, stopped = _delete_in_batches(executor, delete, batch, settings.purge_pause)
     row = run.add(
@@ -117,12 +122,27 @@ def _purge(
         **figures,
     )
     row["changed"] = deleted > 0
-    notes = [f"deleted {deleted} rows in {batches} batches"]
+    notes = [f"deleted {_grouped(deleted)} rows {said} in {batches} batches"]
     if stopped:
         notes.append(f"stopped: {stopped.reason}")
     if deleted:
         notes.append(_vacuum_after(executor, row, rule, oid))
     row["note"] = "; ".join(notes)
+
+
+def _cutoff(connection: Any, rule: PurgeRule) -> datetime:
+    """The server's now() minus the rule's age, in UTC; months counted on the calendar.
+
+    Fixed once per table at the start, so a long purge ends instead of chasing the clock.
+    """
+    row = connection.execute("SELECT now()").fetchone()
+    assert row is not None
+    return rule.older_than.before(row[0].astimezone(UTC))
+
+
+def _grouped(number: int) -> str:
+    """82286 -> '82 286': digits grouped as the runbooks write them."""
+    return f"{number:,}".replace(",", " ")
 
 
 def _target_problem(target: tuple | None, rule: PurgeRule) -> str | None:
@@ -159,7 +179,7 @@ def _delete_in_batches(
 
 
 def _vacuum_after(executor: StatementRunner, row: dict[str, Any], rule: PurgeRule, oid: int) -> str:
-    attempt = executor.run(statements.vacuum(rule.schema, rule.table))
+    attempt = executor.run(statements.vacuum(rule.schema_name, rule.table))
     if attempt.outcome != Outcome.DONE:
         row["vacuum"] = str(attempt.outcome)
         if attempt.outcome == Outcome.FAILED:

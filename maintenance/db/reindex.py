@@ -19,13 +19,14 @@ import structlog
 from ..inventory import Host
 from ..results import Result
 from ..runners import Runner
+from ..settings.postgres import MaintenanceSettings
 from ..units import format_size
 from . import catalog, statements
 from .bloat import Estimate, Estimator
 from .execution import Outcome, StatementRunner
 from .outcome import DatabaseRun, host_result, qualified
 from .server import each_database
-from .settings import Settings, settings_for
+from .settings import settings_for
 
 log = structlog.get_logger()
 
@@ -102,7 +103,7 @@ def _drop_leftovers(executor: StatementRunner, run: DatabaseRun, when: str) -> N
 
 
 def _rebuild_bloated(
-    executor: StatementRunner, run: DatabaseRun, settings: Settings, *, blocking: bool
+    executor: StatementRunner, run: DatabaseRun, settings: MaintenanceSettings, *, blocking: bool
 ) -> None:
     connection = executor.connection
     estimator = Estimator(connection)

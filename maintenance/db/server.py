@@ -1,29 +1,24 @@
-"""A host's PostgreSQL as the db tasks reach it: timeouts set, through an SSH tunnel if asked.
+"""A host's PostgreSQL as the db tasks use it: every connection with the maintenance timeouts.
 
-`postgres.ssh_tunnel: true` sends every connection through the host's own SSH connection to
-the address of `postgres.dsn` as seen from the host, for servers that listen only there.
+Connections come from `pg.reach`, the one path every task takes, so `postgres.ssh_tunnel` and
+every other `postgres.*` setting apply to the db tasks as to backup, restore and health.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from .. import pg
-from ..errors import ConfigError
 from ..inventory import Host
 from ..runners import Runner
 from ..secrets import mask_text
+from ..settings.postgres import MaintenanceSettings
 from . import catalog, statements
 from .execution import StatementRunner
 from .outcome import DatabaseRun
-from .settings import Settings
-
-DEFAULT_PORT = 5432
 
 DatabaseWork = Callable[[StatementRunner, DatabaseRun], None]
 
@@ -31,18 +26,14 @@ DatabaseWork = Callable[[StatementRunner, DatabaseRun], None]
 class Server:
     """Opens connections to one host's server, each with the maintenance timeouts set."""
 
-    def __init__(
-        self, host: Host, task: str, settings: Settings, params: dict[str, Any] | None = None
-    ) -> None:
-        self.host = host
-        self.task = task
+    def __init__(self, postgres: pg.Postgres, settings: MaintenanceSettings) -> None:
+        self.postgres = postgres
         self.settings = settings
-        self.params = params or {}
         self.timeouts = statements.set_timeouts(settings.lock_timeout, settings.statement_timeout)
 
     def connect(self, dbname: str | None = None) -> psycopg.Connection:
         """An autocommit connection to DBNAME (default: the DSN's). Raise DatabaseError."""
-        connection = pg.connect(self.host, self.task, dbname=dbname, **self.params)
+        connection = self.postgres.connect(dbname)
         try:
             connection.execute(self.timeouts.query, self.timeouts.params)
         except psycopg.Error as exc:
@@ -65,71 +56,30 @@ class Server:
         return run
 
     def databases(self, requested: Sequence[str] = ()) -> list[str]:
-        """Databases to work on: REQUESTED, else `postgres.databases`, else every connectable one.
-
-        Raise ConfigError if `postgres.databases` is not a name or a list of names.
-        """
+        """REQUESTED, else `postgres.databases`, else every connectable database."""
         if requested:
             return list(requested)
-        configured = self.host.var("postgres.databases")
+        configured = self.postgres.settings.databases
         if configured:
-            return database_names(configured, self.host.name)
+            return list(configured)
         with self.connect() as connection:
             return catalog.connectable_databases(connection)
 
 
-def database_names(value: Any, host_name: str) -> list[str]:
-    """`postgres.databases` as a list. Raise ConfigError naming the host otherwise."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(name, str) and name for name in value):
-        return list(value)
-    raise ConfigError(
-        f"host {host_name!r}: key 'postgres.databases': expected a list of database names,"
-        f" got {value!r}"
-    )
-
-
-def tunnel_target(host: Host) -> tuple[str, int]:
-    """Where the DSN points, as seen from the host itself (a socket path means its localhost)."""
-    params = conninfo_to_dict(pg.host_dsn(host))
-    address = str(params.get("hostaddr") or params.get("host") or "localhost")
-    if "," in address:
-        raise ConfigError(
-            f"host {host.name!r}: key 'postgres.ssh_tunnel': a DSN with several hosts"
-            " cannot go through one tunnel"
-        )
-    if address.startswith("/"):
-        address = "localhost"
-    return address, int(params.get("port") or DEFAULT_PORT)
-
-
-def wants_tunnel(host: Host) -> bool:
-    """Whether HOST's vars ask for connections through its SSH connection."""
-    return str(host.var("postgres.ssh_tunnel", False)).strip().lower() in ("true", "yes", "1", "on")
-
-
 @contextmanager
-def open_server(host: Host, runner: Runner, task: str, settings: Settings) -> Iterator[Server]:
-    """HOST's server for TASK, tunnelled over RUNNER's SSH connection when the vars ask."""
-    if not wants_tunnel(host):
-        yield Server(host, task, settings)
-        return
-    remote = tunnel_target(host)
-    with runner.tunnel(*remote) as (address, port):
-        if (address, port) == remote:
-            yield Server(host, task, settings)
-            return
-        # hostaddr (numeric: the tunnel listens on 127.0.0.1) keeps the DSN's host name for
-        # TLS verification and .pgpass while the connection goes to the tunnel.
-        yield Server(host, task, settings, {"hostaddr": address, "port": port})
+def open_server(
+    host: Host, runner: Runner, task: str, settings: MaintenanceSettings
+) -> Iterator[Server]:
+    """HOST's server for TASK, reached the one way every task reaches it."""
+    with pg.reach(host, runner, task) as postgres:
+        yield Server(postgres, settings)
 
 
 def each_database(
     host: Host,
     runner: Runner,
     task: str,
-    settings: Settings,
+    settings: MaintenanceSettings,
     *,
     dry_run: bool,
     requested: Sequence[str] = (),
@@ -144,7 +94,13 @@ def each_database(
 
 
 def on_server(
-    host: Host, runner: Runner, task: str, settings: Settings, *, dry_run: bool, work: DatabaseWork
+    host: Host,
+    runner: Runner,
+    task: str,
+    settings: MaintenanceSettings,
+    *,
+    dry_run: bool,
+    work: DatabaseWork,
 ) -> DatabaseRun:
     """Call WORK once in the DSN's database, for cluster-wide tasks (sessions)."""
     with open_server(host, runner, task, settings) as server:

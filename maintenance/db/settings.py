@@ -1,198 +1,78 @@
-"""Thresholds and timeouts of database maintenance: defaults < `postgres.maintenance` < flags.
+"""The db tasks' knobs for one run: the host's typed `postgres.maintenance`, flags over it.
 
-Everything is parsed and checked once, here, so the procedures never re-check a dict; one
-ConfigError lists every problem with the host and key it comes from.
+Flags are parsed by the same model as the inventory's values, so `--lock-timeout 5s` and
+`lock_timeout: 5s` mean the same and are refused in the same words.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..errors import ConfigError
 from ..inventory import Host
-from ..units import parse_duration, parse_size
+from ..settings.postgres import MaintenanceSettings, PurgeRule
+from ..settings.problems import problems_of
 
-VARS_KEY = "postgres.maintenance"
-
-
-@dataclass(frozen=True)
-class PurgeRule:
-    """Delete rows of TABLE whose COLUMN is older than OLDER_THAN, BATCH rows at a time."""
-
-    table: str
-    column: str
-    older_than: timedelta
-    schema: str = "public"
-    database: str | None = None
-    batch: int | None = None
+M = TypeVar("M", bound=BaseModel)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of the db tasks for one host, parsed."""
+def settings_for(host: Host, overrides: Mapping[str, Any] | None = None) -> MaintenanceSettings:
+    """HOST's `postgres.maintenance` with OVERRIDES (parsed flags, see `parse_flags`) over it.
 
-    lock_timeout: timedelta
-    statement_timeout: timedelta
-    vacuum_dead_ratio: float
-    vacuum_dead_tuples: int
-    vacuum_min_dead_tuples: int
-    analyze_modified_ratio: float
-    analyze_min_modifications: int
-    reindex_bloat_ratio: float
-    reindex_min_size: int
-    purge_batch: int
-    purge_pause: timedelta
-    long_query_age: timedelta
-    idle_age: timedelta
-    purge: tuple[PurgeRule, ...] = ()
-
-
-def _ratio(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{where}: expected a ratio between 0 and 1, got {value!r}")
-    try:
-        ratio = float(value)
-    except ValueError:
-        raise ConfigError(f"{where}: expected a ratio between 0 and 1, got {value!r}") from None
-    if not 0 <= ratio <= 1:
-        raise ConfigError(f"{where}: expected a ratio between 0 and 1, got {value!r}")
-    return ratio
-
-
-def _count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not str(value).strip().isdigit():
-        raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
-    return int(str(value).strip())
-
-
-def _positive_count(value: Any, where: str) -> int:
-    count = _count(value, where)
-    if count == 0:
-        raise ConfigError(f"{where}: must be at least 1")
-    return count
-
-
-def _duration(value: Any, where: str) -> timedelta:
-    return parse_duration(value, where)
-
-
-def _size(value: Any, where: str) -> int:
-    return parse_size(value, where)
-
-
-_PARSERS: dict[str, tuple[Callable[[Any, str], Any], Any]] = {
-    "lock_timeout": (_duration, "5s"),
-    "statement_timeout": (_duration, "1h"),
-    "vacuum_dead_ratio": (_ratio, 0.1),
-    "vacuum_dead_tuples": (_count, 100_000),
-    "vacuum_min_dead_tuples": (_count, 1_000),
-    "analyze_modified_ratio": (_ratio, 0.1),
-    "analyze_min_modifications": (_count, 1_000),
-    "reindex_bloat_ratio": (_ratio, 0.3),
-    "reindex_min_size": (_size, "10MB"),
-    "purge_batch": (_positive_count, 10_000),
-    "purge_pause": (_duration, "0.5s"),
-    "long_query_age": (_duration, "5m"),
-    "idle_age": (_duration, "10m"),
-}
-DEFAULTS = {key: default for key, (_, default) in _PARSERS.items()}
-
-
-def parse_setting(key: str, value: Any, where: str) -> Any:
-    """Parse one setting's raw VALUE. Raise ConfigError naming WHERE if it is not valid."""
-    parser, _ = _PARSERS[key]
-    return parser(value, where)
-
-
-def settings_for(host: Host, overrides: Mapping[str, Any] | None = None) -> Settings:
-    """HOST's settings: defaults < its `postgres.maintenance` vars < parsed OVERRIDES (flags).
-
-    Raise ConfigError listing every bad or unknown key.
+    Raise ConfigError if the flags contradict the host's values (the model's relations).
     """
-    raw = host.var(VARS_KEY) or {}
-    where = f"host {host.name!r}: key '{VARS_KEY}"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}': expected a mapping, got {type(raw).__name__}")
-    problems = [
-        f"{where}.{key}': unknown setting (known: {', '.join(sorted([*_PARSERS, 'purge']))})"
-        for key in raw
-        if key not in _PARSERS and key != "purge"
-    ]
-    values: dict[str, Any] = {}
-    for key, (parser, default) in _PARSERS.items():
+    settings = host.settings.postgres.maintenance
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    if not given:
+        return settings
+    merged = settings.model_copy(update=given)
+    problems = merged.contradictions()
+    if problems:
+        raise ConfigError(f"host {host.name!r}: with the flags given: " + "; ".join(problems))
+    return merged
+
+
+def parse_flags(**flags: tuple[str, Any]) -> dict[str, Any]:
+    """{setting: parsed value} for each flag given, passed as setting=(flag name, raw value).
+
+    Each value goes through its key's type in the model, so a flag is read exactly as the
+    same key in the inventory. Raise ConfigError naming every bad flag.
+    """
+    parsed, problems = {}, []
+    for key, (flag, raw) in flags.items():
+        if raw in (None, ""):
+            continue
+        field = MaintenanceSettings.model_fields[key]
+        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[(field.annotation, *field.metadata)])
         try:
-            values[key] = parser(raw.get(key, default), f"{where}.{key}'")
-        except ConfigError as exc:
-            problems.append(str(exc))
-    try:
-        values["purge"] = purge_rules(raw.get("purge") or [], f"{where}.purge'")
-    except ConfigError as exc:
-        problems.append(str(exc))
+            parsed[key] = adapter.validate_python(raw)
+        except ValidationError as exc:
+            problems += [f"--{flag}: {words}" for _, words in problems_of(exc, MaintenanceSettings)]
     if problems:
         raise ConfigError("\n  ".join(problems))
-    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
-    return Settings(**values)
+    return parsed
 
 
-_RULE_KEYS = {"database", "schema", "table", "column", "older_than", "batch"}
-
-
-def purge_rules(raw: Any, where: str) -> tuple[PurgeRule, ...]:
-    """Parse the `purge` list of a host's vars. Raise ConfigError listing every problem."""
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a list of rules, got {type(raw).__name__}")
-    rules, problems = [], []
-    for number, item in enumerate(raw, 1):
-        at = f"{where}, rule {number}"
-        if not isinstance(item, Mapping):
-            problems.append(f"{at}: expected a mapping, got {type(item).__name__}")
-            continue
-        problems += [f"{at}: unknown key {key!r}" for key in item if key not in _RULE_KEYS]
-        missing = [key for key in ("table", "column", "older_than") if not item.get(key)]
-        problems += [f"{at}: key {key!r} is required" for key in missing]
-        if missing:
-            continue
-        try:
-            rules.append(
-                purge_rule(
-                    table=item["table"],
-                    column=item["column"],
-                    older_than=item["older_than"],
-                    schema=item.get("schema"),
-                    database=item.get("database"),
-                    batch=item.get("batch"),
-                    where=at,
-                )
-            )
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("\n  ".join(problems))
-    return tuple(rules)
-
-
-def purge_rule(
-    *,
-    table: Any,
-    column: Any,
-    older_than: Any,
-    schema: Any = None,
-    database: Any = None,
-    batch: Any = None,
-    where: str,
+def rule_from_flags(
+    *, table: str, column: str, older_than: str, schema: str | None, database: str | None
 ) -> PurgeRule:
-    """One purge rule from flags or vars. A zero age is refused: it would empty the table."""
-    age = parse_duration(older_than, f"{where}: older_than")
-    if age <= timedelta(0):
-        raise ConfigError(f"{where}: older_than must be more than zero, got {older_than!r}")
-    return PurgeRule(
-        table=str(table),
-        column=str(column),
-        older_than=age,
-        schema=str(schema) if schema else "public",
-        database=str(database) if database else None,
-        batch=_positive_count(batch, f"{where}: batch") if batch is not None else None,
-    )
+    """The purge rule of `db.purge --table ...`. Raise ConfigError naming the bad flag."""
+    values = {"table": table, "column": column, "older_than": older_than}
+    values.update({key: value for key, value in (("schema", schema), ("database", database))
+                   if value})  # fmt: skip
+    names = {"older_than": "older-than"}
+    return _validated(PurgeRule, values, names)
+
+
+def _validated(model: type[M], values: dict[str, Any], flags: dict[str, str]) -> M:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = [
+            f"--{flags.get(str(loc[0]), str(loc[0])) if loc else 'flags'}: {words}"
+            for loc, words in problems_of(exc, model)
+        ]
+        raise ConfigError("\n  ".join(problems)) from None

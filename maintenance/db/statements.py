@@ -84,9 +84,9 @@ def drop_index(schema: str, index: str) -> Statement:
 
 
 def purge_count(schema: str, table: str, column: str, cutoff: datetime) -> Statement:
-    """How many rows a purge with CUTOFF would delete."""
+    """How many rows a purge with CUTOFF would delete, and how many the table has: one scan."""
     return Statement(
-        sql.SQL("SELECT count(*) FROM ONLY {} WHERE {} < %s").format(
+        sql.SQL("SELECT count(*) FILTER (WHERE {1} < %s), count(*) FROM ONLY {0}").format(
             sql.Identifier(schema, table), sql.Identifier(column)
         ),
         (cutoff,),

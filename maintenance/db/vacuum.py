@@ -15,12 +15,13 @@ import structlog
 from ..inventory import Host
 from ..results import Result
 from ..runners import Runner
+from ..settings.postgres import MaintenanceSettings
 from ..units import format_size
 from . import catalog, statements
 from .execution import Outcome, StatementRunner
 from .outcome import DatabaseRun, host_result, qualified
 from .server import each_database
-from .settings import Settings, settings_for
+from .settings import settings_for
 
 log = structlog.get_logger()
 
@@ -42,7 +43,7 @@ class TableOptions:
     verbose: bool = False
 
 
-def vacuum_reason(table: catalog.TableStats, settings: Settings) -> str | None:
+def vacuum_reason(table: catalog.TableStats, settings: MaintenanceSettings) -> str | None:
     """Why TABLE needs a VACUUM, or None when its dead tuples stay under the thresholds."""
     dead = table.dead_tuples
     if dead < settings.vacuum_min_dead_tuples or dead == 0:
@@ -52,7 +53,7 @@ def vacuum_reason(table: catalog.TableStats, settings: Settings) -> str | None:
     return None
 
 
-def analyze_reason(table: catalog.TableStats, settings: Settings) -> str | None:
+def analyze_reason(table: catalog.TableStats, settings: MaintenanceSettings) -> str | None:
     """Why TABLE needs an ANALYZE, or None when its statistics are still fresh enough."""
     changed = table.modified_since_analyze
     if changed < settings.analyze_min_modifications or changed == 0:

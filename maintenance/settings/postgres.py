@@ -130,13 +130,27 @@ class MaintenanceSettings(_Defaulted):
     )
 
     @model_validator(mode="after")
-    def _thresholds_agree(self) -> MaintenanceSettings:
+    def _agree(self) -> MaintenanceSettings:
+        problems = self.contradictions()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def contradictions(self) -> list[str]:
+        """Keys that defeat each other; also checked when flags override some of them."""
+        problems = []
         if self.vacuum_min_dead_tuples > self.vacuum_dead_tuples:
-            raise ValueError(
+            problems.append(
                 "vacuum_min_dead_tuples must not exceed vacuum_dead_tuples "
                 f"({self.vacuum_min_dead_tuples} > {self.vacuum_dead_tuples})"
             )
-        return self
+        lock, statement = self.lock_timeout, self.statement_timeout
+        if lock and statement and lock > statement:
+            problems.append(
+                f"lock_timeout ({lock}) must not exceed statement_timeout ({statement}): "
+                "a lock wait would be cancelled as a slow statement"
+            )
+        return problems
 
 
 class PostgresSettings(_Defaulted):
