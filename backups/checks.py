@@ -14,11 +14,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from maintenance.errors import ConfigError
+from maintenance.settings.backup import RestoreCheck
 
 from .manifest import TableCount
-
-DEFAULT_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -36,39 +34,11 @@ class CountCheck:
 
 
 @dataclass(frozen=True)
-class UserCheck:
-    name: str
-    sql: str
-    minimum: float | None
-
-
-@dataclass(frozen=True)
 class CheckOutcome:
     name: str
     value: Any
     ok: bool
     error: str | None = None
-
-
-def parse_user_checks(raw: Any, where: str) -> list[UserCheck]:
-    """Validate `restore_checks` ({name, sql, min?} entries). Raise ConfigError naming one."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a list of {{name, sql, min}} entries")
-    checks = []
-    for index, entry in enumerate(raw, start=1):
-        if not isinstance(entry, dict) or not entry.get("sql"):
-            raise ConfigError(f"{where}: entry {index}: expected a mapping with 'sql'")
-        minimum = entry.get("min")
-        if minimum is not None and (
-            isinstance(minimum, bool) or not isinstance(minimum, int | float)
-        ):
-            raise ConfigError(f"{where}: entry {index}: key 'min': expected a number")
-        checks.append(
-            UserCheck(str(entry.get("name") or f"check {index}"), str(entry["sql"]), minimum)
-        )
-    return checks
 
 
 def compare_counts(
@@ -97,17 +67,20 @@ def _within(actual: int, estimate: int, tolerance: float) -> bool:
     return abs(actual - estimate) <= max(tolerance * max(estimate, actual), 1000)
 
 
-def run_user_checks(connection: psycopg.Connection, checks: list[UserCheck]) -> list[CheckOutcome]:
+def run_user_checks(
+    connection: psycopg.Connection, checks: list[RestoreCheck]
+) -> list[CheckOutcome]:
     """Run each check in the restored database; an error fails that check only."""
     outcomes = []
-    for check in checks:
+    for index, check in enumerate(checks, start=1):
+        name = check.name or f"check {index}"
         try:
-            row = connection.execute(check.sql).fetchone()
+            row = connection.execute(check.sql).fetchone()  # the user's own SQL, from vars
         except psycopg.Error as exc:
-            outcomes.append(CheckOutcome(check.name, None, False, str(exc).strip()))
+            outcomes.append(CheckOutcome(name, None, False, str(exc).strip()))
             continue
         value = row[0] if row else None
-        outcomes.append(CheckOutcome(check.name, value, _passes(value, check.minimum)))
+        outcomes.append(CheckOutcome(name, value, _passes(value, check.min)))
     return outcomes
 
 

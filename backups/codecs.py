@@ -4,6 +4,7 @@ The default is zstd on the control machine over pg_dump's uncompressed custom fo
 built-in zlib is single-threaded and was the bottleneck here (29.7 s against 9.6 s for
 `-Z0 | zstd -3 -T2` on a 1.4 GB dump, at a slightly smaller output); bench/backup.py measures it
 again. `none` keeps a plain custom-format file that pg_restore can seek (parallel restore).
+The codec and level a host may ask for are checked by its settings (settings/backup.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,6 @@ from typing import BinaryIO, Protocol
 
 import zstandard
 
-from maintenance.errors import ConfigError
-
-DEFAULT_CODEC = "zst"
-CODECS = ("zst", "gz", "none")
-# Levels a user may ask for; zstd's negative (fast) levels and its --ultra range are left out.
-LEVELS = {"zst": (1, 19), "gz": (1, 9)}
 GZIP_LEVEL = 6
 ZSTD_LEVEL = 3
 # zstd's multi-threaded default job for level 3 is 8 MiB, and it keeps several jobs' input and
@@ -43,24 +38,6 @@ class _Passthrough:
 
     def close(self) -> None:
         """Nothing buffered to flush."""
-
-
-def check_codec(codec: str) -> str:
-    if codec not in CODECS:
-        raise ConfigError(f"codec {codec!r} is not one of {', '.join(CODECS)}")
-    return codec
-
-
-def check_level(codec: str, level: object, where: str) -> int | None:
-    """LEVEL as an int within CODEC's range, or None for the codec's default."""
-    if level is None:
-        return None
-    low, high = LEVELS.get(codec, (0, 0))
-    if isinstance(level, bool) or not isinstance(level, int) or not low <= level <= high:
-        if codec == "none":
-            raise ConfigError(f"{where}: codec 'none' takes no level")
-        raise ConfigError(f"{where}: expected a {codec} level from {low} to {high}, got {level!r}")
-    return level
 
 
 def suffix(codec: str) -> str | None:

@@ -10,8 +10,7 @@ from maintenance.results import Result, Status
 from maintenance.units import format_duration, format_size
 
 from . import catalog
-from .settings import BackupSettings
-from .stores import open_store
+from .host_store import open_host_store
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,7 @@ def _drill_text(record: dict | None) -> str:
 
 def list_host(host: Host, runner: object, options: ListOptions) -> Result:
     """One row per complete backup of HOST; incomplete objects are counted, never listed."""
-    settings = BackupSettings.for_host(host)
-    store = open_store(settings.store_url, settings.store_options)
+    store = open_host_store(host)
     backups = catalog.scan(store, host.name, options.database)
     now = datetime.now(UTC)
     rows = [

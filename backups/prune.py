@@ -8,20 +8,24 @@ looks exactly like one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
+from maintenance.errors import ConfigError
 from maintenance.inventory import Host
 from maintenance.results import Result, Status
+from maintenance.settings.backup import EMPTY_POLICY, PARTIAL, RetentionSettings
+from maintenance.settings.problems import problems_of
 
 from . import catalog
+from .host_store import open_host_store
 from .layout import GLOBALS, host_prefix
-from .retention import Policy, Snapshot, plan_retention
-from .settings import BackupSettings
-from .stores import Store, open_store
+from .retention import Decision, Policy, Snapshot, plan_retention, within_cutoff
+from .stores import Store
 
 log = structlog.get_logger()
 
@@ -32,19 +36,59 @@ class PruneOptions:
     overrides: tuple[tuple[str, Any], ...] = ()  # keep rules given as flags
 
 
-def policy_for(host: Host, settings: BackupSettings, overrides: dict[str, Any]) -> Policy:
-    """The host's `backup.retention` rules with flags on top. Raise ConfigError if empty."""
-    where = f"host {host.name!r}: key 'backup.retention'"
+def policy_for(host: Host, overrides: dict[str, Any]) -> Policy:
+    """The host's `backup.retention` rules with flags on top, read by the same model.
+
+    Raise ConfigError naming the flag for a bad flag value, and for a policy with no rule on.
+    """
+    rules = host.settings.backup.retention or RetentionSettings.model_construct()
     if overrides:
-        flags = ", ".join(f"--{name.replace('_', '-')}" for name in overrides)
-        where += f" with the flags {flags}"
-    return Policy.from_mapping({**settings.retention, **overrides}, where=where)
+        try:
+            flags = RetentionSettings.model_validate(overrides, context=PARTIAL)
+        except ValidationError as exc:
+            raise ConfigError(
+                "; ".join(
+                    f"--{str(loc[0]).replace('_', '-')}: {words}" if loc else words
+                    for loc, words in problems_of(exc, RetentionSettings)
+                )
+            ) from None
+        rules = rules.model_copy(update={name: getattr(flags, name) for name in overrides})
+    if rules.is_empty():
+        given = " with the flags given" if overrides else ""
+        raise ConfigError(f"host {host.name!r}: backup.retention{given}: {EMPTY_POLICY}")
+    return Policy.from_settings(rules)
+
+
+def cutoff_words(policy: Policy, cutoff: datetime) -> str:
+    """'keep_within 1 year: keeps backups after 2025-12-02 21:00 UTC' (what a dry run says)."""
+    assert policy.keep_within is not None
+    when = cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return f"keep_within {policy.keep_within.words()}: keeps backups after {when} UTC"
+
+
+def prune_plan(host: Host, now: datetime) -> str:
+    """What backup.db --prune would keep once a backup taken NOW is the newest (dry runs)."""
+    policy = policy_for(host, {})
+    counts = [(f.name, getattr(policy, f.name)) for f in fields(policy) if f.name != "keep_within"]
+    rules = [f"{name} {count}" for name, count in counts if count]
+    if policy.keep_within is not None:
+        rules.append(cutoff_words(policy, within_cutoff(policy.keep_within, now)))
+    return ", ".join(rules)
+
+
+def _cutoff_details(policy: Policy, decision: Decision) -> dict[str, str] | None:
+    if policy.keep_within is None or decision.cutoff is None:
+        return None
+    return {
+        "age": policy.keep_within.words(),
+        "cutoff": decision.cutoff.astimezone(UTC).isoformat(),
+        "says": cutoff_words(policy, decision.cutoff),
+    }
 
 
 def prune_database(
     host: Host,
     store: Store,
-    settings: BackupSettings,
     database: str,
     *,
     dry_run: bool,
@@ -52,7 +96,7 @@ def prune_database(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Apply retention to one database's backups; return what was kept (and why) and removed."""
-    policy = policy_for(host, settings, overrides or {})
+    policy = policy_for(host, overrides or {})
     now = now or datetime.now(UTC)
     backups = catalog.scan(store, host.name, database)
     complete = {backup.key.key: backup for backup in catalog.complete(backups)}
@@ -67,7 +111,7 @@ def prune_database(
         remove = [key for key in remove if key != drilled.key.key]
     stale = [
         backup for backup in backups
-        if not backup.complete and now - backup.key.time > settings.incomplete_grace
+        if not backup.complete and now - backup.key.time > host.settings.backup.incomplete_grace
     ]  # fmt: skip
     if not dry_run:
         for removed in remove:
@@ -92,6 +136,7 @@ def prune_database(
         "kept": [{"key": key, "reasons": reasons} for key, reasons in keep.items()],
         "removed": remove,
         "incomplete_removed": [backup.key.key for backup in stale],
+        "keep_within": _cutoff_details(policy, decision),
     }
 
 
@@ -103,21 +148,22 @@ def stored_databases(store: Store, host: str) -> list[str]:
 
 def prune_host(host: Host, runner: object, options: PruneOptions) -> Result:
     """Retention over every database HOST has backups of, globals included."""
-    settings = BackupSettings.for_host(host)
     overrides = dict(options.overrides)
-    policy_for(host, settings, overrides)  # refuse an empty policy before touching anything
-    store = open_store(settings.store_url, settings.store_options)
+    policy_for(host, overrides)  # refuse an empty policy before touching anything
+    store = open_host_store(host)
     outcomes = [
-        prune_database(host, store, settings, name, dry_run=options.dry_run, overrides=overrides)
+        prune_database(host, store, name, dry_run=options.dry_run, overrides=overrides)
         for name in stored_databases(store, host.name)
     ]
     removed = sum(len(o["removed"]) + len(o["incomplete_removed"]) for o in outcomes)
     kept = sum(len(o["kept"]) for o in outcomes)
     verb = "would remove" if options.dry_run else "removed"
     status = Status.OK if options.dry_run or not removed else Status.CHANGED
+    summary = f"{verb} {removed} backups, kept {kept}"
+    if options.dry_run:
+        summary += "".join(
+            f"; {o['database']}: {o['keep_within']['says']}" for o in outcomes if o["keep_within"]
+        )
     return Result(
-        host.name,
-        status,
-        details={"store": store.url, "databases": outcomes},
-        summary=f"{verb} {removed} backups, kept {kept}",
+        host.name, status, details={"store": store.url, "databases": outcomes}, summary=summary
     )

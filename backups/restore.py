@@ -20,13 +20,13 @@ from maintenance.results import Result, Status
 from maintenance.runners import Runner
 from maintenance.secrets import mask_text
 
-from .checks import DEFAULT_TOLERANCE, compare_counts
+from .checks import compare_counts
 from .clients import find_client
 from .fetch import fetch_to_host, remote_path
+from .host_store import open_host_store
 from .layout import BackupKey, parse_key
 from .manifest import Manifest
 from .restore_tool import restore_command, restore_tool
-from .settings import BackupSettings, restore_tmp_dir
 from .stores import Store, open_store
 
 TASK = "restore.db"
@@ -64,8 +64,7 @@ def _store(target: Host, options: RestoreOptions) -> Store:
         return open_store(options.store)
     hosts = options.inventory.hosts if options.inventory else {}
     owner = hosts.get(_key(options).host, target)
-    settings = BackupSettings.for_host(owner)
-    return open_store(settings.store_url, settings.store_options)
+    return open_host_store(owner)
 
 
 def validate_restore(target: Host, options: RestoreOptions) -> None:
@@ -78,22 +77,28 @@ def validate_restore(target: Host, options: RestoreOptions) -> None:
         raise ConfigError("not on a terminal: pass --yes to restore without confirmation")
 
 
-def database_state(target: Host, database: str) -> str:
-    """'absent', 'empty' or 'N objects' for DATABASE on TARGET."""
-    with pg.connect(target, TASK) as connection:
+def database_state(server: pg.Postgres, database: str) -> str:
+    """'absent', 'empty' or 'N objects' for DATABASE on SERVER."""
+    with server.connect() as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         if exists.fetchone() is None:
             return "absent"
-    with pg.connect(target, TASK, dbname=database) as connection:
+    with server.connect(database) as connection:
         count = connection.execute(_USER_TABLES).fetchone()[0]
     return "empty" if count == 0 else f"{count} objects"
 
 
 def restore_target_host(target: Host, runner: Runner, options: RestoreOptions) -> Result:
+    with pg.reach(target, runner, TASK) as server:
+        return _restore_on(server, runner, options)
+
+
+def _restore_on(server: pg.Postgres, runner: Runner, options: RestoreOptions) -> Result:
+    target = server.host
     key = _key(options)
     store = _store(target, options)
     manifest = Manifest.from_json(store.get_bytes(key.manifest_key), key.manifest_key)
-    state = "n/a" if key.is_globals else database_state(target, options.database)
+    state = "n/a" if key.is_globals else database_state(server, options.database)
     if state not in ("absent", "empty", "n/a") and not options.force:
         raise MaintError(
             f"database {options.database!r} on {target.name} is not empty ({state}); "
@@ -105,17 +110,17 @@ def restore_target_host(target: Host, runner: Runner, options: RestoreOptions) -
             target.name, Status.SKIPPED, details={"plan": plan}, summary="would " + "; ".join(plan)
         )
     _confirm(plan, options)
-    path = remote_path(restore_tmp_dir(target), key)
+    path = remote_path(target.settings.restore.tmp_dir, key)
     fetch_to_host(store, key, manifest, runner, path)
     try:
         if key.is_globals:
-            return _replay_globals(target, runner, path, plan)
+            return _replay_globals(server, runner, path, plan)
         if state == "absent":
-            with pg.connect(target, TASK) as connection:
+            with server.connect() as connection:
                 connection.execute(
                     sql.SQL("CREATE DATABASE {}").format(sql.Identifier(options.database))
                 )
-        return _restore_database(target, runner, manifest, options, path, state, plan)
+        return _restore_database(server, runner, manifest, options, path, state, plan)
     finally:
         runner.run(["rm", "-f", path])
 
@@ -148,9 +153,10 @@ def _confirm(plan: list[str], options: RestoreOptions) -> None:
         raise MaintError("not confirmed; nothing was changed")
 
 
-def _restore_database(target, runner, manifest, options, path, state, plan) -> Result:
-    tool = restore_tool(target, runner, manifest, TASK)
-    conninfo, env = pg.client_connection(target, TASK, options.database)
+def _restore_database(server, runner, manifest, options, path, state, plan) -> Result:
+    target = server.host
+    tool = restore_tool(server, runner, manifest)
+    conninfo, env = server.client(options.database)
     clean = state not in ("absent", "empty")
     result = runner.run(restore_command(tool, conninfo, path, options.jobs, clean=clean), env=env)
     if result.exit_code != 0:
@@ -158,8 +164,10 @@ def _restore_database(target, runner, manifest, options, path, state, plan) -> R
             f"pg_restore exited with status {result.exit_code}: "
             f"{mask_text(result.stderr.strip())[-2000:]}"
         )
-    with pg.connect(target, TASK, dbname=options.database) as connection:
-        counts = compare_counts(connection, manifest.tables, DEFAULT_TOLERANCE)
+    with server.connect(options.database) as connection:
+        counts = compare_counts(
+            connection, manifest.tables, target.settings.restore.count_tolerance
+        )
     bad = [count.reason() for count in counts if not count.ok]
     details: dict[str, Any] = {"plan": plan, "counts": [count.__dict__ for count in counts]}
     if bad:
@@ -172,13 +180,14 @@ def _restore_database(target, runner, manifest, options, path, state, plan) -> R
     )
 
 
-def _replay_globals(target: Host, runner: Runner, path: str, plan: list[str]) -> Result:
+def _replay_globals(server: pg.Postgres, runner: Runner, path: str, plan: list[str]) -> Result:
     """Replay roles and tablespaces with psql; roles that already exist are reported, not fatal."""
-    with pg.connect(target, TASK) as connection:
+    target = server.host
+    with server.connect() as connection:
         major = connection.info.server_version // 10000
         dbname = connection.info.dbname
     psql = find_client(target, runner, "psql", major)
-    conninfo, env = pg.client_connection(target, TASK, dbname)
+    conninfo, env = server.client(dbname)
     result = runner.run(
         [psql.path, "-X", "-q", "--no-password", "-f", path, f"--dbname={conninfo}"], env=env
     )

@@ -130,10 +130,10 @@ SELECT
 """
 
 
-def postgres_checks(host: Host, config: dict[str, Any]) -> list[Check]:
+def postgres_checks(host: Host, runner: Runner, config: dict[str, Any]) -> list[Check]:
     """Connections vs max_connections, long queries, idle-in-transaction sessions, version."""
     try:
-        with pg.connect(host, "health.check", dbname=None) as connection:
+        with pg.reach(host, runner, "health.check") as server, server.connect() as connection:
             row = connection.execute(
                 _ACTIVITY_SQL,
                 {
@@ -214,9 +214,9 @@ def check_host(host: Host, runner: Runner, overrides: dict[str, Any] | None) -> 
     """Run every health check on HOST; the Result's details carry each check and the worst state."""
     config = settings(host, overrides)
     checks = disk_checks(runner, config)
-    if host.var("postgres.dsn"):
-        checks += postgres_checks(host, config)
-    if host.var("backup"):
+    if host.settings.postgres.dsn:
+        checks += postgres_checks(host, runner, config)
+    if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
         checks += freshness_checks(host, config)
     worst = max((check.state for check in checks), default=State.OK)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]

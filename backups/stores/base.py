@@ -23,6 +23,7 @@ import structlog
 
 from maintenance.errors import ConfigError, MaintError
 from maintenance.secrets import mask_text
+from maintenance.settings.backup import STORE_OPTIONS  # the options and their schemes
 from maintenance.units import format_size, parse_size
 
 log = structlog.get_logger()
@@ -32,21 +33,6 @@ _BACKENDS = {
     "file": "backups.stores.local",
     "s3": "backups.stores.s3",
     "gs": "backups.stores.gcs",
-}
-
-# Store options under a host's `backup` var and the schemes that use them. Other keys of
-# that mapping (retention, codec, ...) belong to other parts of the product.
-STORE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "endpoint_url": ("s3",),
-    "region": ("s3",),
-    "sse": ("s3",),
-    "sse_kms_key_id": ("s3",),
-    "kms_key_name": ("gs",),
-    "project": ("gs",),
-    "storage_class": ("s3", "gs"),
-    "part_size": ("s3", "gs"),
-    "max_attempts": ("s3",),
-    "retry_timeout": ("gs",),
 }
 
 PROBE_PREFIX = ".maint-preflight-"

@@ -20,7 +20,6 @@ DEFAULT_STORE = "~/.local/share/maint/backups"
 # Restores write private files (umask 077, unique names) here on the restoring host.
 DEFAULT_RESTORE_TMP_DIR = "/var/tmp"  # noqa: S108
 DEFAULT_CODEC = "zst"
-CODECS = ("zst", "gz", "none")
 # Levels a user may ask for; zstd's negative (fast) levels and its --ultra range are left out.
 LEVELS = {"zst": (1, 19), "gz": (1, 9)}
 # Store options under `backup` and the schemes that read them (the stores check their values).
@@ -231,8 +230,8 @@ class RestoreSettings(Section):
     )
     count_tolerance: Ratio = Field(
         0.1,
-        description="restore.verify: how far (fraction 0-1) a restored table's row count may "
-        "be from an estimated count in the manifest; exact counts must match",
+        description="how far (a fraction, 0-1) a restored table's row count may be from an "
+        "estimated count in the manifest (restore.verify, restore.db); exact counts must match",
         examples=[0.1],
     )
     keep_failed: StrictBool = Field(
