@@ -2,7 +2,9 @@
 `<same>.manifest.json`, and `<host>/_globals/<stamp>.sql[.<codec>]` for roles and tablespaces.
 
 Host and database names are percent-encoded so a '/' or a space in a name cannot change the
-key's shape. Keys that do not parse are someone else's and are left alone by every caller.
+key's shape; a name '.' or '..' (legal for PostgreSQL and in inventories) has its dots
+encoded too, since such a key segment would mean "here" or "up" to a store. Keys that do not
+parse are someone else's and are left alone by every caller.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class BackupKey:
         name = f"{self.time.strftime(STAMP_FORMAT)}.{self.kind}"
         if self.codec:
             name += f".{self.codec}"
-        return f"{quote(self.host, safe='')}/{quote(self.database, safe='')}/{name}"
+        return f"{encode_name(self.host)}/{encode_name(self.database)}/{name}"
 
     @property
     def manifest_key(self) -> str:
@@ -50,6 +52,12 @@ class BackupKey:
     @property
     def is_globals(self) -> bool:
         return self.kind == "sql"
+
+
+def encode_name(name: str) -> str:
+    """NAME as one key segment: percent-encoded, and never '.' or '..' (unquote decodes both)."""
+    encoded = quote(name, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def database_key(host: str, database: str, started: datetime, codec: str | None) -> BackupKey:
@@ -76,5 +84,5 @@ def parse_key(key: str) -> BackupKey | None:
 
 def host_prefix(host: str, database: str | None = None) -> str:
     """The listing prefix of a host's (or one database's) backups."""
-    prefix = quote(host, safe="") + "/"
-    return prefix + quote(database, safe="") + "/" if database is not None else prefix
+    prefix = encode_name(host) + "/"
+    return prefix + encode_name(database) + "/" if database is not None else prefix

@@ -5,10 +5,10 @@ The procedures are imported inside each task (see common.py's docstring on start
 
 from typing import Any
 
-from invoke import Collection, task
+from invoke import Collection
 
 from ..executor import DEFAULT_FORKS
-from .common import run_task, task_help
+from .common import run_task, task, task_help
 
 KEEP_FLAGS = {
     "keep_last": "keep the N newest backups",

@@ -1,10 +1,10 @@
 """Tasks of the `certs` namespace: certs.check."""
 
-from invoke import Collection, task
+from invoke import Collection
 from invoke.exceptions import Exit
 
 from ..executor import DEFAULT_FORKS
-from .common import run_task, task_help
+from .common import run_task, task, task_help
 
 COLUMNS = ("days", "state", "target", "role", "subject", "not_after", "problems")
 

@@ -12,6 +12,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from invoke import Task
+from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
@@ -30,6 +32,29 @@ COMMON_HELP = {
     "json": "print one JSON document on stdout (logs stay on stderr)",
     "forks": f"hosts worked on at once (default {DEFAULT_FORKS})",
 }
+
+
+class MaintTask(Task):
+    """invoke's Task without the '-' short flag it makes up once a name's letters are taken.
+
+    invoke gives such a flag the short form '-', which `--help` shows as `--=STRING` (e.g.
+    backup.prune's --keep-weekly): a flag nobody can type. Every task of `maint` uses this
+    class through `task` below.
+    """
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts = super().arg_opts(name, default, taken_names)
+        if "-" in opts["names"]:
+            opts["names"].remove("-")
+            # Still taken, as invoke would have it: the flags after this one keep the
+            # short forms they always had (-m, -w, -y of backup.prune).
+            taken_names.add("-")
+        return opts
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task, making a MaintTask."""
+    return invoke_task(*args, klass=MaintTask, **kwargs)
 
 
 def task_help(**specific: str) -> dict[str, str]:

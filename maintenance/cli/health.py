@@ -1,9 +1,9 @@
 """Tasks of the `health` namespace."""
 
-from invoke import Collection, task
+from invoke import Collection
 
 from ..executor import DEFAULT_FORKS
-from .common import run_task, task_help
+from .common import run_task, task, task_help
 
 
 @task(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, task
+from invoke import Collection
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
@@ -18,7 +18,7 @@ from ..reporting import EXIT_FAILED, EXIT_USAGE, render_rows
 from ..scheduler.catalog import catalog_from
 from ..scheduler.config import Job, Settings, load_settings
 from ..scheduler.state import COMPLETED, FAILED, RunRecord, StateError, open_state
-from .common import COMMON_HELP, inventory_path
+from .common import COMMON_HELP, inventory_path, task
 
 HELP = {"inventory": COMMON_HELP["inventory"], "json": COMMON_HELP["json"]}
 
