@@ -20,7 +20,6 @@ from ..results import Result
 from ..units import parse_size
 from .common import run_task, task_help
 from .common import task as common_task
-from .common import task as common_task
 
 if TYPE_CHECKING:
     from ..db import ReportOptions
