@@ -18,6 +18,7 @@ from .results import Result, Status
 from .runners import Runner, runner_for
 from .runners.base import Deadline
 from .secrets import mask_text
+from .units import format_duration
 
 Procedure = Callable[[Host, Runner, Any], Result]
 DEFAULT_FORKS = 10
@@ -53,9 +54,9 @@ def _run_one(
     started = time.monotonic()
     bound = log.bind(task=task, host=host.name)
     runner = make_runner(host)
-    limit = host.vars.get("host_timeout")
+    limit = host.settings.host_timeout or None  # 0: no limit
     # Closing the runner breaks whatever command the procedure is blocked on.
-    deadline = Deadline(float(limit) if limit else None, runner.close)
+    deadline = Deadline(limit, runner.close)
     try:
         result = procedure(host, runner, options)
     except HostUnreachable as exc:
@@ -73,7 +74,9 @@ def _run_one(
         deadline.cancel()
         runner.close()
     if deadline.expired and result.status != Status.FAILED:
-        result = Result(host.name, Status.FAILED, error=f"host timed out after {limit}s")
+        result = Result(
+            host.name, Status.FAILED, error=f"host timed out after {format_duration(limit or 0)}"
+        )
     result.duration_s = time.monotonic() - started
     event = bound.error if result.status in (Status.FAILED, Status.UNREACHABLE) else bound.info
     event(

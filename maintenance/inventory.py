@@ -84,6 +84,8 @@ class Inventory:
     source: Path
     hosts: Mapping[str, Host]
     groups: Mapping[str, frozenset[str]]
+    # all.vars as written: the inventory's own keys (the schedule), not any host's merge.
+    vars: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[Host]:
         return iter(self.hosts.values())
@@ -225,7 +227,12 @@ def _build(source: Path, document: Any) -> Inventory:
     members["all"] = frozenset(hosts)
     for host in hosts.values():
         register_secrets_in(dict(host.vars))
-    return Inventory(source=source, hosts=MappingProxyType(hosts), groups=MappingProxyType(members))
+    return Inventory(
+        source=source,
+        hosts=MappingProxyType(hosts),
+        groups=MappingProxyType(members),
+        vars=MappingProxyType(parser.groups["all"].vars),
+    )
 
 
 def _parse_settings(source: Path, hosts: Mapping[str, Host]) -> None:

@@ -144,38 +144,42 @@ def settings_for(tmp_path: Path, schedule=None, catalog=CATALOG, **all_vars):
     return load_settings(inventory, catalog, environ={})
 
 
+ALL = "group 'all': "
+
+
 @pytest.mark.parametrize(
     ("job", "message"),
     [
-        ({"task": "db.nope", "every": "day"}, "schedule job 1 (db.nope): key 'task': unknown task"),
-        ({"task": "health.check", "every": "day", "at": "25:00"}, "key 'at': expected a time"),
+        ({"task": "db.nope", "every": "day"}, ALL + "schedule[0].task: unknown task 'db.nope'"),
+        ({"task": "health.check", "every": "day", "at": "25:00"}, "[0].at: expected a time"),
         (
             {"task": "health.check", "every": "week", "day": 31},
-            "schedule job 1 (health.check): key 'day': a day of the month is only for every month",
+            "schedule[0]: 'day': a day of the month is only for every month",
         ),
-        ({"task": "health.check", "every": "month", "day": 32}, "key 'day': expected a day"),
-        ({"task": "health.check", "every": "month", "on": "sun"}, "key 'on': a weekday is only"),
+        ({"task": "health.check", "every": "month", "day": 32}, "[0].day: expected a day"),
+        ({"task": "health.check", "every": "month", "on": "sun"}, "'on': a weekday is only"),
         (
             {"task": "health.check", "every": "week", "on": "someday"},
-            "key 'on': expected a weekday",
+            "schedule[0].on: expected a weekday",
         ),
-        ({"task": "health.check", "every": "fortnight"}, "key 'every'"),
+        ({"task": "health.check", "every": "fortnight"}, "schedule[0].every: expected day, week"),
         (
             {"task": "health.check", "every": "15m", "at": "02:00"},
-            "key 'at': a time of day is only",
+            "schedule[0]: 'at': a time of day is only",
         ),
         ({"task": "health.check", "every": "day", "timezone": "Mars/Olympus"}, "unknown time zone"),
-        ({"task": "health.check", "every": "day", "jitter": "soon"}, "key 'jitter'"),
+        ({"task": "health.check", "every": "day", "jitter": "soon"}, "schedule[0].jitter"),
         ({"task": "health.check", "every": "day", "args": {"nope": 1}}, "unknown flag 'nope'"),
         ({"task": "health.check", "every": "day", "args": {"json": True}}, "unknown flag 'json'"),
         ({"task": "health.check", "every": "day", "colour": "red"}, "unknown key 'colour'"),
-        ({"every": "day"}, "schedule job 1: key 'task' is missing"),
+        ({"task": "health.check", "evry": "day"}, "unknown key 'evry'; did you mean 'every'?"),
+        ({"every": "day"}, "schedule[0].task: required key is missing"),
     ],
 )
 def test_invalid_jobs_are_refused_naming_the_job(tmp_path: Path, job, message) -> None:
     with pytest.raises(ConfigError) as raised:
         settings_for(tmp_path, [job])
-    assert message in str(raised.value)
+    assert message in str(raised.value) and ALL.strip(": ") in str(raised.value)
 
 
 def test_every_problem_is_reported_together(tmp_path: Path) -> None:
@@ -188,8 +192,14 @@ def test_every_problem_is_reported_together(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         settings_for(tmp_path, schedule)
     text = str(raised.value)
-    assert "schedule job 2 (db.nope)" in text and "schedule job 3 (health.check)" in text
-    assert "schedule job 4 (health.check): name 'health.check' is also job 1's" in text
+    assert "schedule[2].day: expected a day of the month" in text
+    # The task catalog is checked once the shapes are right.
+    schedule[2]["day"] = 1
+    with pytest.raises(ConfigError) as raised:
+        settings_for(tmp_path, schedule)
+    text = str(raised.value)
+    assert "schedule[1].task: unknown task 'db.nope'" in text
+    assert "schedule[3].name: 'health.check' is also schedule[0]'s" in text
 
 
 def test_valid_job_becomes_a_frozen_job_with_task_flags(tmp_path: Path) -> None:
@@ -243,10 +253,10 @@ def test_default_schedule_keeps_only_tasks_that_exist(tmp_path: Path) -> None:
 def test_state_dir_comes_from_environment_then_var_then_xdg(tmp_path: Path) -> None:
     from maintenance.scheduler.config import state_dir
 
-    assert state_dir({"state_dir": "/v"}, {"MAINT_STATE_DIR": "/e"}) == Path("/e")
-    assert state_dir({"state_dir": "/v"}, {}) == Path("/v")
-    assert state_dir({}, {"XDG_STATE_HOME": "/x"}) == Path("/x/maint")
-    assert state_dir({}, {"HOME": "/home/u"}) == Path("/home/u/.local/state/maint")
+    assert state_dir("/v", {"MAINT_STATE_DIR": "/e"}) == Path("/e")
+    assert state_dir("/v", {}) == Path("/v")
+    assert state_dir(None, {"XDG_STATE_HOME": "/x"}) == Path("/x/maint")
+    assert state_dir(None, {"HOME": "/home/u"}) == Path("/home/u/.local/state/maint")
 
 
 # --- exports ------------------------------------------------------------------------------
@@ -280,7 +290,7 @@ def test_crontab_lines_for_daily_weekly_monthly_and_last(tmp_path: Path) -> None
         f"*/15 * * * * sleep $(shuf -i 0-59 -n 1); {command} --limit web",
         f"30 2 * * 0 {command}",
     ]
-    assert "CRON_TZ=Europe/Berlin\n# job 7 berlin" in text
+    assert "CRON_TZ=Europe/Berlin\n# schedule[6] (health.check) berlin" in text
 
 
 def test_crontab_last_day_test_is_true_only_on_the_last_day() -> None:
@@ -433,7 +443,7 @@ def test_invalid_schedule_stops_the_daemon_before_it_starts(tmp_path: Path) -> N
         ["maint", "schedule.run", "-i", str(inventory)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2
-    assert "schedule job 1 (health.check): key 'day'" in done.stderr
+    assert "group 'all' (host h): schedule[0]: 'day': a day of the month" in done.stderr
     assert "Traceback" not in done.stderr
 
 

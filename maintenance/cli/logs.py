@@ -20,7 +20,7 @@ def clean(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, dry_ru
     base directory are never touched. Each rule is one listing and one batch of actions on
     the host, however many files it has.
     """
-    from ..logs import CleanOptions, clean_host, parse_rules
+    from ..logs import CleanOptions, clean_host
 
     run_task(
         "logs.clean",
@@ -30,7 +30,6 @@ def clean(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, dry_ru
         limit=limit,
         json=json,
         forks=forks,
-        validate=lambda host, _options: parse_rules(host),
         columns=FILE_COLUMNS if dry_run else RULE_COLUMNS,
     )
 

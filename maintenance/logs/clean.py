@@ -13,10 +13,21 @@ from ..errors import HostUnreachable, MaintError
 from ..inventory import Host
 from ..results import Result, Status
 from ..runners import Runner
+from ..settings.logs import LogRule
 from ..units import format_size
-from .plan import Action, Decision, LogFile, apply_size_cap, display_path, plan_by_age, rule_files
+from .plan import (
+    Action,
+    Cutoff,
+    Decision,
+    LogFile,
+    apply_size_cap,
+    cutoffs,
+    display_path,
+    plan_by_age,
+    rule_files,
+)
 from .remote import compress_files, delete_files, list_files
-from .rules import LogRule, parse_rules
+from .rules import codec_suffix
 
 PROBLEMS_SHOWN = 20
 
@@ -38,11 +49,18 @@ class RuleOutcome:
     decisions: list[Decision] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     error: str | None = None
+    # The rule's ages on the host's clock: {"delete": ..., "compress": ...}
+    cutoffs: dict[str, Cutoff] = field(default_factory=dict)
+
+    def said_cutoffs(self) -> str:
+        """'delete older than 14 days, before 2026-11-22 06:00 UTC; compress older than ...'."""
+        return "; ".join(f"{action} {cut.words()}" for action, cut in self.cutoffs.items())
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.rule.path,
             "base": self.rule.base,
+            "cutoffs": {action: cut.to_dict() for action, cut in self.cutoffs.items()},
             "files": self.files,
             "compressed": self.compressed,
             "deleted": self.deleted,
@@ -55,7 +73,7 @@ class RuleOutcome:
 
 def clean_host(host: Host, runner: Runner, options: CleanOptions) -> Result:
     """Apply every rule of the host's `logs` var; SKIPPED when it has none."""
-    rules = parse_rules(host)
+    rules = host.settings.logs
     if not rules:
         return Result(host.name, Status.SKIPPED, summary="no logs rules")
     outcomes = [_run_rule(runner, rule, options.dry_run) for rule in rules]
@@ -65,6 +83,8 @@ def clean_host(host: Host, runner: Runner, options: CleanOptions) -> Result:
     errors = [f"{o.rule.path}: {o.error}" for o in outcomes if o.error]
     if options.dry_run:
         summary = f"would compress {compressed}, delete {deleted} ({format_size(freed)})"
+        said = [f"{o.rule.path}: {o.said_cutoffs()}" for o in outcomes if o.cutoffs]
+        summary += "".join(f"; {line}" for line in said)
         rows = [_file_row(o.rule, d) for o in outcomes for d in o.decisions]
     else:
         summary = f"compressed {compressed}, deleted {deleted}, freed {format_size(freed)}"
@@ -98,6 +118,7 @@ def _run_rule(runner: Runner, rule: LogRule, dry_run: bool) -> RuleOutcome:
     outcome = RuleOutcome(rule)
     try:
         now, entries = list_files(runner, rule)
+        outcome.cutoffs = cutoffs(rule, now)
         files = rule_files(rule, entries)
         outcome.files = len(files)
         decisions = plan_by_age(rule, files, now)
@@ -121,7 +142,7 @@ def _carry_out(
     planned = [d.file.path for d in decisions if d.action == Action.COMPRESS]
     sizes: dict[bytes, int] = {}
     if planned:
-        sizes, stderr = compress_files(runner, planned, rule.codec, rule.codec_suffix, cutoff)
+        sizes, stderr = compress_files(runner, planned, rule.codec, codec_suffix(rule), cutoff)
         _note_left_alone(outcome, [p for p in planned if p not in sizes], "not compressed", stderr)
     saved = sum(d.file.size - sizes[d.file.path] for d in decisions if d.file.path in sizes)
     decisions = apply_size_cap(rule, [_after_compression(rule, d, sizes) for d in decisions])
@@ -142,7 +163,7 @@ def _after_compression(rule: LogRule, decision: Decision, sizes: dict[bytes, int
     original = decision.file
     if original.path not in sizes:
         return replace(decision, action=Action.KEEP, reason="compression failed")
-    copy = LogFile(original.path + rule.codec_suffix, "f", sizes[original.path], original.mtime)
+    copy = LogFile(original.path + codec_suffix(rule), "f", sizes[original.path], original.mtime)
     return replace(decision, file=copy)
 
 

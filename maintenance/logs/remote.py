@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from ..errors import CommandError
 from ..runners import Runner
+from ..settings.logs import LogRule
 from .plan import LogFile
-from .rules import LogRule
+from .rules import max_depth
 
 _NO_BASE = 90
 _NO_ZSTD = 91
@@ -69,7 +70,8 @@ def list_files(runner: Runner, rule: LogRule) -> tuple[float, list[LogFile]]:
 
 def _listing_command(rule: LogRule) -> str:
     base = shlex.quote(rule.base)
-    depth = f" -maxdepth {rule.max_depth}" if rule.max_depth is not None else ""
+    levels = max_depth(rule)
+    depth = f" -maxdepth {levels}" if levels is not None else ""
     lines = [
         "LC_ALL=C; export LC_ALL",
         f"if [ -h {base} ] || [ ! -d {base} ]; then exit {_NO_BASE}; fi",

@@ -80,7 +80,7 @@ class Runner(ABC):
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self.default_timeout: float | None = host.vars.get("command_timeout")
+        self.default_timeout: float | None = host.settings.command_timeout or None  # 0: none
 
     @abstractmethod
     def stream(

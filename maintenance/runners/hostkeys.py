@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import paramiko
 
 from ..errors import HostKeyError
-
-DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -54,7 +53,7 @@ def changed_key_error(exc: paramiko.BadHostKeyException) -> HostKeyError:
     )
 
 
-def install_policy(client: paramiko.SSHClient, known_hosts: list[str], checking: bool) -> None:
+def install_policy(client: paramiko.SSHClient, known_hosts: Sequence[str], checking: bool) -> None:
     """Load KNOWN_HOSTS files that exist and set the policy for keys they lack."""
     if not checking:
         client.set_missing_host_key_policy(AcceptUnverifiedKeys())

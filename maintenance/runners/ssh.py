@@ -30,7 +30,7 @@ from .base import (
     shell_command,
     start_thread,
 )
-from .hostkeys import DEFAULT_KNOWN_HOSTS, changed_key_error, install_policy
+from .hostkeys import changed_key_error, install_policy
 from .tunnel import forward
 
 # How much a command may send before we have read it: paramiko buffers up to this much per
@@ -44,7 +44,6 @@ MAX_PACKET = 128 * 1024
 # as it decrypts, in one call into OpenSSL: a dump streams back at 2.5x the speed, for half
 # the CPU. Servers without it get paramiko's own order.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-DEFAULT_CONNECT_TIMEOUT = 10
 
 
 class SshRunner(Runner):
@@ -65,7 +64,8 @@ class SshRunner(Runner):
 
     def _connect(self) -> Connection:
         host = self.host
-        timeout = float(host.vars.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+        settings = host.settings
+        timeout = settings.connect_timeout
         connect_kwargs: dict[str, Any] = {
             "banner_timeout": timeout,
             "auth_timeout": timeout,
@@ -80,13 +80,8 @@ class SshRunner(Runner):
             connect_timeout=int(max(1, timeout)),
             connect_kwargs=connect_kwargs,
         )
-        known_hosts = host.vars.get("ssh_known_hosts", list(DEFAULT_KNOWN_HOSTS))
-        if isinstance(known_hosts, str):
-            known_hosts = [known_hosts]
         install_policy(
-            connection.client,
-            known_hosts,
-            _truthy(host.vars.get("ansible_host_key_checking", True)),
+            connection.client, settings.ssh_known_hosts, settings.ansible_host_key_checking
         )
         where = f"{host.user + '@' if host.user else ''}{host.address}:{host.port}"
         try:
@@ -204,10 +199,6 @@ def _transport_preferring_gcm(*args: Any, **kwargs: Any) -> paramiko.Transport:
         c for c in offered if c not in PREFERRED_CIPHERS
     )
     return transport
-
-
-def _truthy(value: object) -> bool:
-    return str(value).strip().lower() not in ("false", "no", "0", "off", "")
 
 
 def _with_env_from_stdin(command: str, env: Mapping[str, str]) -> str:

@@ -65,7 +65,7 @@ def crontab(jobs: Sequence[Job], inventory: Path, command: Sequence[str]) -> str
         if job.zone_name != zone and not isinstance(job.cadence, Interval):
             zone = job.zone_name
             lines.append(f"CRON_TZ={zone}")
-        lines.append(f"# job {job.number} {job.name}: {job.describe()}")
+        lines.append(f"# {job.where} {job.name}: {job.describe()}")
         lines += [f"{when} {shell}" for when in cron_times(job)]
     return "\n".join(lines) + "\n"
 
@@ -100,7 +100,7 @@ def _cron_interval(job: Job, seconds: int) -> str:
     if seconds % 3600 == 0 and 24 % hours == 0:
         return f"0 */{hours} * * *" if hours < 24 else "0 0 * * *"
     raise ConfigError(
-        f"schedule job {job.number} ({job.task}): cron cannot run every "
+        f"{job.where}: cron cannot run every "
         f"{job.cadence.describe().removeprefix('every ')}: use whole minutes dividing an hour "
         "or hours dividing a day, or --format systemd"
     )

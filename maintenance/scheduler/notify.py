@@ -18,14 +18,15 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from .config import Job, Notify
+from ..settings.scheduler import NotifySettings
+from .config import Job
 from .state import FAILED, OK, Outcome, history_hosts
 
 log = structlog.get_logger()
 
 
 class Notifier:
-    def __init__(self, settings: Notify) -> None:
+    def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
 
     def started(self, job: Job) -> None:

@@ -15,21 +15,20 @@ import structlog
 from ..inventory import Host
 from ..results import Result
 
-TEXTFILE_VAR = "metrics.textfile_dir"
-
 log = structlog.get_logger()
 
 
 def write_if_asked(task: str, hosts: Sequence[Host], results: Sequence[Result]) -> None:
     """Write TASK's results to the textfile directory named by the hosts' vars, if any."""
-    directory = next((host.var(TEXTFILE_VAR) for host in hosts if host.var(TEXTFILE_VAR)), None)
+    asked = (host.settings.metrics.textfile_dir for host in hosts)
+    directory = next((path for path in asked if path), None)
     if not directory:
         return
     from .metrics import write_textfile  # prometheus_client only for those who asked
 
     try:
         path = write_textfile(
-            Path(str(directory)), task, [result.to_dict() for result in results], time.time()
+            Path(directory), task, [result.to_dict() for result in results], time.time()
         )
     except (OSError, ValueError) as exc:
         log.warning(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 _UNITS: dict[str, tuple[str, float]] = {}
 for _names, _kind, _size in (
@@ -72,6 +72,12 @@ class Age:
             rest %= size
         said = [f"{amount} {unit}{'' if amount == 1 else 's'}" for amount, unit in parts if amount]
         return " ".join(said) or "0 seconds"
+
+    def cutoff_words(self, now: datetime) -> str:
+        """'older than 14 days, before 2026-11-22 06:00 UTC': how a destructive dry run says
+        what it selects. Raise ValueError as `before` does."""
+        moment = self.before(now).astimezone(UTC)
+        return f"older than {self.words()}, before {moment:%Y-%m-%d %H:%M} UTC"
 
     def __str__(self) -> str:
         return self.text

@@ -7,9 +7,9 @@ section it was meant to configure would silently fall back to its defaults.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from .backup import BackupSettings, RestoreCheck, RestoreSettings
 from .certs import CertsSettings
@@ -17,8 +17,18 @@ from .health import HealthSettings
 from .logs import LogRule
 from .postgres import PostgresSettings
 from .problems import closest, edit_distance
-from .scheduler import MetricsSettings, NotifySettings, SchedulerSettings
+from .scheduler import MetricsSettings, NotifySettings, ScheduleJob, SchedulerSettings
 from .types import Section, Text, Timeout
+
+DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
+
+
+def _paths(value: Any) -> Any:
+    """One path or a list of them."""
+    return (value,) if isinstance(value, str) else value
+
+
+KnownHosts = Annotated[tuple[Text, ...], BeforeValidator(_paths)]
 
 
 class HostSettings(Section):
@@ -40,16 +50,46 @@ class HostSettings(Section):
     health: HealthSettings = Field(default_factory=HealthSettings)
     logs: list[LogRule] = Field(default_factory=list)
     certs: CertsSettings | None = None
-    schedule: list[Any] | None = None
+    schedule: list[ScheduleJob] | None = Field(
+        None,
+        description="the scheduler's jobs (in all.vars); unset: the default runbook schedule",
+        examples=[[{"task": "backup.db", "every": "day", "at": "02:00"}]],
+    )
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    state_dir: str | None = None
-    state_dsn: str | None = None
-    connect_timeout: Timeout = Field(10, description="SSH connect timeout")
-    command_timeout: Timeout | None = Field(None, description="a single command's limit")
-    host_timeout: Timeout | None = Field(None, description="a host's whole procedure's limit")
-    ssh_known_hosts: str | list[str] | None = None
+    state_dir: Text | None = Field(
+        None,
+        description="the scheduler's run history (SQLite) directory; $MAINT_STATE_DIR "
+        "wins, default $XDG_STATE_HOME/maint",
+    )
+    state_dsn: Text | None = Field(
+        None,
+        description="PostgreSQL DSN for the run history instead, shared by several daemons "
+        "(a secret: shown masked)",
+        examples=["postgresql://maint@db1/maint"],
+    )
+    connect_timeout: Timeout = Field(
+        10, gt=0, description="seconds (or a duration) to connect and log in over SSH"
+    )
+    command_timeout: Timeout | None = Field(
+        None,
+        description="stop any one command on the host past this long; unset or 0: none",
+        examples=["30min"],
+    )
+    host_timeout: Timeout | None = Field(
+        None,
+        description="fail a host whose whole task runs past this long; unset or 0: none",
+        examples=["10min", "2h"],
+    )
+    ssh_known_hosts: KnownHosts = Field(
+        DEFAULT_KNOWN_HOSTS,
+        description="known_hosts file(s) SSH host keys are checked against",
+        examples=["~/.ssh/known_hosts", ["/etc/maint/known_hosts"]],
+    )
+    ansible_host_key_checking: bool = Field(
+        True, description="false accepts any SSH host key without recording it (a lab only)"
+    )
 
 
 def near_miss(key: str) -> str | None:

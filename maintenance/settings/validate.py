@@ -65,6 +65,16 @@ def parse_hosts(source: str, hosts: Iterable[HostVars]) -> dict[str, HostSetting
     return parsed
 
 
+def parse_group(source: str, group: str, variables: Mapping[str, Any]) -> HostSettings:
+    """Settings read from one group's own vars, not a host's merge: the scheduler's keys in
+    all.vars, which hold even when no host is listed. Raise SettingsError."""
+    origins = dict.fromkeys(map(str, variables), f"group {group!r}")
+    settings, found = parse_host(HostVars(group, variables, origins))
+    if settings is None:
+        raise SettingsError([f"{source}: {where}: {path}: {words}" for where, path, words in found])
+    return settings
+
+
 def _line(source: str, origin: str, path: str, words: str, hosts: list[str]) -> str:
     where = origin
     if origin.startswith("group"):
