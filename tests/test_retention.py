@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from backups.retention import (
     CLOCK_SKEW,
@@ -21,10 +22,12 @@ from backups.retention import (
     Decision,
     Policy,
     Snapshot,
-    Span,
     plan_retention,
 )
 from maintenance.errors import ConfigError
+from maintenance.settings import Age
+from maintenance.settings.backup import RetentionSettings
+from maintenance.settings.problems import problems_of
 from tests.restic_repo import ResticRepo
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -40,6 +43,18 @@ def at(text: str) -> datetime:
 
 def history(*times: str) -> list[Snapshot]:
     return [Snapshot(f"db1/app/{at(text):%Y%m%dT%H%M%SZ}.dump", at(text)) for text in times]
+
+
+def rules(**raw: object) -> Policy:
+    """The policy the inventory's `backup.retention` RAW gives, read by the settings model."""
+    return Policy.from_settings(RetentionSettings.model_validate(raw))
+
+
+def age(months: int = 0, days: int = 0, hours: int = 0) -> Age:
+    """An Age as the grammar would parse it, written back in the grammar ('1y6mo2d')."""
+    parts = [(months // 12, "y"), (months % 12, "mo"), (days, "d"), (hours, "h")]
+    text = "".join(f"{amount}{unit}" for amount, unit in parts if amount) or "0h"
+    return Age(months, days * 86400 + hours * 3600, text)
 
 
 def kept(decision: Decision) -> dict[str, list[str]]:
@@ -180,38 +195,36 @@ def test_minus_one_keeps_one_backup_per_bucket_without_limit() -> None:
 def test_keep_within_is_measured_from_the_newest_backup_not_from_now() -> None:
     """Backups stopped two months ago: keep_within 7d still keeps the last week of them."""
     backups = history(*(f"2024-10-{day:02d} 02:00" for day in range(1, 31)))
-    decision = plan_retention(backups, Policy.from_mapping({"keep_within": "7d"}), NOW)
+    decision = plan_retention(backups, rules(keep_within="7d"), NOW)
     assert list(kept(decision)) == [f"2024-10-{day} 02:00" for day in range(30, 23, -1)]
     assert kept(decision)["2024-10-30 02:00"] == ["within 7d", "newest"]
 
 
 def test_keep_within_months_roll_over_as_restic_does() -> None:
-    """'1m' before 31 March is 2 March (Go's AddDate rolls 31 Feb over), and the cut is strict."""
+    """'1mo' before 31 March is 2 March (Go's AddDate rolls 31 Feb over), the cut is strict."""
     backups = history(
         "2024-03-31 12:00", "2024-03-02 12:01", "2024-03-02 12:00", "2024-03-01 13:00"
     )
-    decision = plan_retention(backups, Policy.from_mapping({"keep_within": "1m"}), NOW)
+    decision = plan_retention(backups, rules(keep_within="1mo"), NOW)
     assert list(kept(decision)) == ["2024-03-31 12:00", "2024-03-02 12:01"]
 
 
 @pytest.mark.parametrize(
-    ("text", "span"),
+    ("text", "length"),
     [
-        ("30d", Span(days=30)),
-        ("2w", Span(days=14)),
-        ("1y6m", Span(years=1, months=6)),
-        ("1y 2m 3d 4h", Span(years=1, months=2, days=3, hours=4)),
-        ("36H", Span(hours=36)),
+        ("30d", age(days=30)),
+        ("2w", age(days=14)),
+        ("1y6mo", age(months=18)),
+        ("1y 2mo 3d 4h", age(months=14, days=3, hours=4)),
+        ("36H", age(hours=36)),
+        ("12 months", age(months=12)),
     ],
 )
-def test_keep_within_lengths_are_written_as_in_restic(text: str, span: Span) -> None:
-    """keep_within reads restic's y/m(onths)/d/h units, plus w for weeks."""
-    assert Policy.from_mapping({"keep_within": text}).keep_within == span
-
-
-def test_keep_within_accepts_a_timedelta() -> None:
-    """Code may pass a timedelta of whole hours; it behaves as the same number of days/hours."""
-    assert Policy(keep_within=timedelta(days=30, hours=6)).keep_within == Span(days=30, hours=6)
+def test_keep_within_lengths_are_written_in_the_product_grammar(text: str, length: Age) -> None:
+    """keep_within reads y, mo (calendar units, as restic's y and m), w, d and h."""
+    within = rules(keep_within=text).keep_within
+    assert within is not None
+    assert (within.months, within.seconds) == (length.months, length.seconds)
 
 
 # --- safety rules ------------------------------------------------------------------------------
@@ -226,9 +239,7 @@ def test_future_dated_backup_is_kept_and_does_not_anchor_the_rules() -> None:
         "2024-12-30 12:00",
         "2024-12-29 12:00",
     )
-    decision = plan_retention(
-        backups, Policy.from_mapping({"keep_last": 1, "keep_within": "1d"}), NOW
-    )
+    decision = plan_retention(backups, rules(keep_last=1, keep_within="1d"), NOW)
     assert kept(decision) == {
         "2099-01-01 00:00": ["future-dated"],
         "2024-12-31 12:00": ["within 1d", "last 1", "newest"],
@@ -256,43 +267,47 @@ def test_only_future_dated_backups_are_all_kept() -> None:
 
 
 def test_empty_policy_is_refused() -> None:
-    """A policy without any rule would delete everything: refused, at parse and at plan time."""
-    with pytest.raises(ConfigError, match=r"db1 backup\.retention: no keep rule is set"):
-        Policy.from_mapping({"keep_daily": 0, "keep_within": "0d"}, "db1 backup.retention")
+    """A policy without any rule would delete everything: refused, at load and at plan time."""
+    with pytest.raises(ValidationError, match="no keep rule is set"):
+        RetentionSettings.model_validate({"keep_daily": 0, "keep_last": None})
     with pytest.raises(ConfigError, match="no keep rule is set"):
         plan_retention(history("2024-12-31 12:00"), Policy(), NOW)
 
 
 @pytest.mark.parametrize(
-    ("raw", "key"),
+    ("raw", "key", "says"),
     [
-        ({"keep_daily": -2}, "keep_daily"),
-        ({"keep_weekly": 1.5}, "keep_weekly"),
-        ({"keep_monthly": "twelve"}, "keep_monthly"),
-        ({"keep_last": True}, "keep_last"),
-        ({"keep_within": "30 days"}, "keep_within"),
-        ({"keep_within": "15min"}, "keep_within"),
-        ({"keep_within": "1d2d"}, "keep_within"),
-        ({"keep_within": 30}, "keep_within"),
-        ({"keep_daly": 7}, "keep_daly"),
+        ({"keep_daily": -2}, "keep_daily", "at least -1"),
+        ({"keep_weekly": 1.5}, "keep_weekly", "whole number"),
+        ({"keep_monthly": "twelve"}, "keep_monthly", "expected a number"),
+        ({"keep_last": True}, "keep_last", "expected a number"),
+        ({"keep_within": "6m"}, "keep_within", "ambiguous: write 6min or 6mo"),
+        ({"keep_within": 30}, "keep_within", "ambiguous: write 30min or 30mo"),
+        ({"keep_within": "15min"}, "keep_within", "whole hours"),
+        ({"keep_within": "0d"}, "keep_within", "longer than zero"),
+        ({"keep_within": "30 dayz"}, "keep_within", "unknown unit"),
+        ({"keep_daly": 7}, "keep_daly", "did you mean 'keep_daily'?"),
     ],
 )
-def test_bad_policy_values_name_where_and_the_key(raw: dict, key: str) -> None:
-    """Each bad value is a ConfigError naming the place in the inventory and the key."""
-    with pytest.raises(ConfigError, match=rf"^hosts\.db1\.backup\.retention: .*'{key}'"):
-        Policy.from_mapping({"keep_yearly": 3, **raw}, "hosts.db1.backup.retention")
+def test_bad_policy_values_name_the_key(raw: dict, key: str, says: str) -> None:
+    """Each bad value is refused at its key with what was expected."""
+    with pytest.raises(ValidationError) as error:
+        RetentionSettings.model_validate({"keep_yearly": 3, **raw})
+    [(loc, words)] = problems_of(error.value, RetentionSettings)
+    assert loc == (key,) and says in words, (loc, words)
 
 
 def test_all_bad_keys_are_reported_together() -> None:
-    """One error lists every problem, so a user fixes the policy in one go."""
-    with pytest.raises(ConfigError) as error:
-        Policy.from_mapping({"keep_daily": -5, "keep_hours": 2, "keep_within": "x"})
-    assert all(key in str(error.value) for key in ("keep_daily", "keep_hours", "keep_within"))
+    """Every problem is reported, so a user fixes the policy in one go."""
+    with pytest.raises(ValidationError) as error:
+        RetentionSettings.model_validate({"keep_daily": -5, "keep_hours": 2, "keep_within": "x"})
+    locs = {loc for loc, _ in problems_of(error.value, RetentionSettings)}
+    assert locs == {("keep_daily",), ("keep_hours",), ("keep_within",)}
 
 
 def test_counts_written_as_strings_and_minus_one_are_accepted() -> None:
     """'7' and '-1' (e.g. from flags or env) parse as counts; -1 means no limit."""
-    policy = Policy.from_mapping({"keep_daily": "7", "keep_yearly": "-1", "keep_weekly": None})
+    policy = rules(keep_daily="7", keep_yearly="-1", keep_weekly=None)
     assert policy == Policy(keep_daily=7, keep_yearly=UNLIMITED)
 
 
@@ -321,12 +336,8 @@ counts = st.one_of(st.none(), st.integers(0, 12), st.just(UNLIMITED))
 spans = st.one_of(
     st.none(),
     st.builds(
-        Span,
-        years=st.integers(0, 1),
-        months=st.integers(0, 14),
-        days=st.integers(0, 60),
-        hours=st.integers(0, 48),
-    ),
+        age, months=st.integers(0, 26), days=st.integers(0, 60), hours=st.integers(0, 48)
+    ).filter(lambda length: length.months or length.seconds),
 )
 policies = st.builds(
     Policy,
@@ -397,8 +408,9 @@ def policy_and_extension(draw) -> tuple[Policy, Policy]:
         if value != UNLIMITED and draw(st.booleans()):
             changes[name] = draw(st.one_of(st.integers(value, 15), st.just(UNLIMITED)))
     if draw(st.booleans()):
-        within = base.keep_within or Span()
-        changes["keep_within"] = replace(within, days=within.days + draw(st.integers(0, 90)))
+        within = base.keep_within or age()
+        days, rest = divmod(int(within.seconds), 86400)
+        changes["keep_within"] = age(within.months, days + draw(st.integers(0, 90)), rest // 3600)
     return base, replace(base, **changes)
 
 
@@ -450,8 +462,12 @@ def restic_flags(policy: Policy) -> list[str]:
         value = getattr(policy, name)
         if value:
             flags += ["--" + name.replace("_", "-"), str(10_000 if value == UNLIMITED else value)]
-    if policy.keep_within and not policy.keep_within.is_zero():
-        flags += ["--keep-within", str(policy.keep_within)]
+    within = policy.keep_within
+    if within and (within.months or within.seconds):  # restic writes months as m
+        days, rest = divmod(int(within.seconds), 86400)
+        parts = [(within.months // 12, "y"), (within.months % 12, "m"), (days, "d")]
+        text = "".join(f"{n}{unit}" for n, unit in [*parts, (rest // 3600, "h")] if n)
+        flags += ["--keep-within", text]
     return flags
 
 
@@ -524,9 +540,9 @@ TYPICAL = [
     Policy(keep_hourly=24, keep_daily=7, keep_weekly=5),
     Policy(keep_weekly=6),
     Policy(keep_yearly=UNLIMITED, keep_monthly=6),
-    Policy(keep_within=Span(months=1)),
-    Policy(keep_within=Span(days=14), keep_monthly=6),
-    Policy(keep_within=Span(years=1, months=6)),
+    Policy(keep_within=age(months=1)),
+    Policy(keep_within=age(days=14), keep_monthly=6),
+    Policy(keep_within=age(months=18)),
 ]
 
 
