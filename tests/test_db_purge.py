@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -90,7 +92,54 @@ def test_purge_dry_run_counts_rows_and_deletes_nothing(
     assert 'DELETE FROM ONLY "public"."events" WHERE ctid = ANY(ARRAY(' in done.stdout
     assert 'WHERE "created_at" < ' in done.stdout and "LIMIT 10000" in done.stdout
     assert 'VACUUM (ANALYZE) "public"."events";' in done.stdout
-    assert "would delete 1000 rows" in done.stdout
+    assert re.search(
+        r"older than 90 days, before \d{4}-\d\d-\d\d \d\d:\d\d UTC: "
+        r"would delete 1 000 of 2 500 rows \(10 000 a batch\)",
+        done.stdout,
+    ), done.stdout
+    assert count(prod_cluster, events_db, "events") == OLD + NEW
+
+
+@pytest.mark.parametrize(
+    ("age", "words", "interval"),
+    [("12mo", "1 year", "12 months"), ("90d", "90 days", "90 days"),
+     ("1y6mo", "1 year 6 months", "18 months")],
+)  # fmt: skip
+def test_purge_dry_run_states_its_cutoff_as_an_age_and_a_utc_time(
+    prod_cluster, events_db, tmp_path: Path, age: str, words: str, interval: str
+) -> None:
+    """--json details carry the age as written, in words, and the cutoff in UTC on the
+    calendar (12mo is twelve calendar months, not 360 days); the counts are of that cutoff.
+
+    PostgreSQL's own calendar arithmetic is the reference; it clamps at a month's end where
+    the product rolls over as restic does, at most 3 days apart, while 12 months of 30 days
+    would be 5 days off.
+    """
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, [events_db])
+    args = ("--database", events_db, "--table", "events", "--column", "created_at")
+    expected = prod_cluster.execute("SELECT now() - %s::interval", (interval,))[0][0]
+    code, report, _ = run_maint("db.purge", inventory, *args, "--older-than", age, "--dry-run")
+    assert code == 0, report
+    row = by_object(report)["public.events"]
+    cutoff = datetime.fromisoformat(row["cutoff"])
+    assert cutoff.utcoffset() == timedelta(0)
+    assert abs(cutoff - expected) < timedelta(days=3, minutes=1)
+    assert (row["older_than"], row["older_than_words"]) == (age, words)
+    older = sql.SQL("created_at < {}").format(sql.Literal(cutoff))
+    assert row["rows_to_delete"] == count(prod_cluster, events_db, "events", older)
+    assert row["rows_total"] == OLD + NEW
+    assert row["note"].startswith(f"older than {words}, before {cutoff:%Y-%m-%d %H:%M} UTC: ")
+    assert count(prod_cluster, events_db, "events") == OLD + NEW
+
+
+@pytest.mark.parametrize("age", ["12m", "90", "1h30m"])
+def test_purge_refuses_ambiguous_ages(prod_cluster, events_db, tmp_path: Path, age: str) -> None:
+    """m and bare numbers select data to delete: refused with the way out, nothing deleted."""
+    inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, [events_db])
+    args = ("--database", events_db, "--table", "events", "--column", "created_at")
+    code, _, stderr = run_maint("db.purge", inventory, *args, "--older-than", age)
+    assert code == 2, stderr
+    assert "--older-than: ambiguous: write " in stderr and "Traceback" not in stderr
     assert count(prod_cluster, events_db, "events") == OLD + NEW
 
 
@@ -140,7 +189,7 @@ def test_purge_refuses_a_column_that_is_not_a_time(prod_cluster, events_db, tmp_
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--table", "events", "--column", "created_at", "--older-than", "0d"], "more than zero"),
+        (["--table", "events", "--column", "created_at", "--older-than", "0d"], "longer than zero"),
         (["--table", "events", "--column", "created_at"], "--table needs --older-than"),
         (["--column", "created_at"], "need --table"),
     ],

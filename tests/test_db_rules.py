@@ -18,7 +18,7 @@ from maintenance.db.bloat import (
 from maintenance.db.catalog import ColumnWidths, Index, TableStats
 from maintenance.db.outcome import qualified
 from maintenance.db.reindex import is_leftover, is_rebuildable
-from maintenance.db.settings import settings_for
+from maintenance.db.settings import parse_flags, settings_for
 from maintenance.db.vacuum import analyze_reason, vacuum_reason
 from maintenance.errors import ConfigError
 from maintenance.inventory import Host
@@ -197,11 +197,22 @@ def test_settings_report_every_problem_at_once() -> None:
         )
     message = str(caught.value)
     for expected in (
-        "vacuum_dead_ratio': expected a ratio",
-        "lock_timout': unknown setting",
-        "purge_batch': must be at least 1",
-        "rule 1: key 'older_than' is required",
-        "rule 2: older_than must be more than zero",
+        "maintenance.vacuum_dead_ratio: expected at most 1, got 1.5",
+        "maintenance.lock_timout: unknown key 'lock_timout'; did you mean 'lock_timeout'?",
+        "maintenance.purge_batch: expected at least 1, got 0",
+        "maintenance.purge[0].older_than: required key is missing",
+        "maintenance.purge[1].older_than: must be longer than zero",
     ):
-        assert expected in message
-    assert "host 'db1'" in message
+        assert f"host 'db1': postgres.{expected}" in message
+
+
+def test_flags_are_read_as_the_same_keys_in_the_inventory() -> None:
+    """A flag goes through its key's type; a flag contradicting the host's vars is refused."""
+    flags = parse_flags(lock_timeout=("lock-timeout", "2min"), purge_batch=("batch", "500"))
+    assert flags == {"lock_timeout": timedelta(minutes=2), "purge_batch": 500}
+    with pytest.raises(ConfigError, match="--dead-ratio: expected at most 1, got the string '2'"):
+        parse_flags(vacuum_dead_ratio=("dead-ratio", "2"))
+    with pytest.raises(ConfigError, match="--pause: a duration cannot be negative"):
+        parse_flags(purge_pause=("pause", -1))
+    with pytest.raises(ConfigError, match=r"lock_timeout .* must not exceed statement_timeout"):
+        settings_for(host(statement_timeout="1min"), parse_flags(lock_timeout=("l", "5min")))

@@ -26,7 +26,7 @@ def test_connections_go_through_the_ssh_tunnel(prod_cluster, ssh_fleet) -> None:
         runner = SshRunner(host)
         try:
             with open_server(host, runner, "db.bloat", settings_for(host)) as server:
-                local_port = int(server.params["port"])
+                local_port = int(server.postgres.params["port"])
                 assert local_port != prod_cluster.port
                 with server.connect(database) as connection:
                     assert connection.info.port == local_port

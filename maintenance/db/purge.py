@@ -107,7 +107,8 @@ def _purge(
         old, total = connection.execute(counting.query, counting.params).fetchone() or (0, 0)
         executor.run(delete)
         executor.run(statements.vacuum(rule.schema_name, rule.table))
-        note = f"would delete {said}: {_grouped(old)} of {_grouped(total)} rows, {batch} a batch"
+        note = f"{said}: would delete {_grouped(old)} of {_grouped(total)} rows"
+        note += f" ({_grouped(batch)} a batch)"
         figures.update(rows_to_delete=old, rows_total=total)
         run.add(name, "purge", Outcome.PLANNED, note, **figures)
         return
@@ -122,7 +123,7 @@ def _purge(
         **figures,
     )
     row["changed"] = deleted > 0
-    notes = [f"deleted {_grouped(deleted)} rows {said} in {batches} batches"]
+    notes = [f"{said}: deleted {_grouped(deleted)} rows in {batches} batches"]
     if stopped:
         notes.append(f"stopped: {stopped.reason}")
     if deleted:
