@@ -76,7 +76,7 @@ def _versioned(tool: ClientTool) -> bool:
 
 def find_client(host: Host, runner: Runner, tool: str, server_major: int) -> ClientTool:
     """Locate TOOL on HOST for a server of SERVER_MAJOR. Raise ClientVersionError if none fits."""
-    bin_dir = host.var("postgres.bin_dir")
+    bin_dir = host.settings.postgres.bin_dir
     candidates = parse_candidates(runner.run(discovery_script(tool, bin_dir)).stdout)
     chosen = choose(candidates, server_major)
     if chosen is None:

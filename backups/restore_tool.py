@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from maintenance import pg
-from maintenance.inventory import Host
 from maintenance.runners import Runner
 
 from .clients import ClientTool, find_client
@@ -11,15 +10,15 @@ from .manifest import Manifest
 from .snapshot import server_version
 
 
-def restore_tool(target: Host, runner: Runner, manifest: Manifest, task: str) -> ClientTool:
+def restore_tool(server: pg.Postgres, runner: Runner, manifest: Manifest) -> ClientTool:
     """A pg_restore at least as new as both the target server and the dump's pg_dump.
 
     An older pg_restore cannot read a newer archive format, whatever the server's version.
     """
-    with pg.connect(target, task) as connection:
+    with server.connect() as connection:
         _, target_major = server_version(connection)
     dump_major = int(manifest.pg_dump_version.split(".")[0])
-    return find_client(target, runner, "pg_restore", max(target_major, dump_major))
+    return find_client(server.host, runner, "pg_restore", max(target_major, dump_major))
 
 
 def restore_command(

@@ -13,7 +13,6 @@ from psycopg import sql
 
 from maintenance import pg
 from maintenance.errors import MaintError
-from maintenance.inventory import Host
 
 MARK = "maint restore.verify scratch database"
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
@@ -29,17 +28,17 @@ def scratch_name(database: str, when: datetime) -> str:
     return f"maint_verify_{stem}_{when:%Y%m%d%H%M%S}"
 
 
-def create_scratch(host: Host, task: str, name: str) -> None:
-    with pg.connect(host, task) as connection:
+def create_scratch(server: pg.Postgres, name: str) -> None:
+    with server.connect() as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         connection.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(MARK))
         )
 
 
-def drop_scratch(host: Host, task: str, name: str) -> None:
+def drop_scratch(server: pg.Postgres, name: str) -> None:
     """Drop NAME if it carries the mark. Raise ScratchError if it exists without it."""
-    with pg.connect(host, task) as connection:
+    with server.connect() as connection:
         row = connection.execute(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
             (name,),

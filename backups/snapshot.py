@@ -13,7 +13,6 @@ import psycopg
 from psycopg import sql
 
 from maintenance import pg
-from maintenance.inventory import Host
 
 from .manifest import TableCount
 
@@ -29,13 +28,13 @@ ORDER BY 1, 2
 
 @contextmanager
 def exported_snapshot(
-    host: Host, task: str, database: str
+    server: pg.Postgres, database: str
 ) -> Iterator[tuple[psycopg.Connection, str]]:
     """Yield a REPEATABLE READ, READ ONLY transaction and its exported snapshot id.
 
     The transaction stays open until the block ends: pg_dump needs it alive to import it.
     """
-    connection = pg.connect(host, task, dbname=database, autocommit=False)
+    connection = server.connect(database, autocommit=False)
     try:
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         row = connection.execute("SELECT pg_export_snapshot()").fetchone()
