@@ -14,8 +14,8 @@ import pytest
 
 from maintenance.certs import CertsOptions, check_host
 from maintenance.executor import run_procedure
-from maintenance.health import monitoring_exit_code
 from maintenance.inventory import load_inventory
+from maintenance.monitoring import exit_code
 from maintenance.reporting import document as json_document
 from tests.harness import Cluster, start_cluster
 from tests.harness.postgres import CONF_ROOT, DATA_ROOT
@@ -64,7 +64,7 @@ def check_in_process(tmp_path: Path, hosts: dict, options=None) -> tuple[int, di
     """The procedure without a new interpreter: (monitoring exit code, the JSON document)."""
     inventory = load_inventory(write_inventory(tmp_path / "inventory.yaml", hosts))
     results = run_procedure("certs.check", check_host, list(inventory), options)
-    return monitoring_exit_code(results), json_document("certs.check", results)
+    return exit_code(results), json_document("certs.check", results)
 
 
 def local(*targets: dict, **host_vars) -> dict:
@@ -194,7 +194,7 @@ def test_unreachable_endpoint_and_bad_config_are_unknown(tmp_path: Path) -> None
 
     code, document, stderr = run_check(tmp_path, local({"endpoint": "no-port-here"}))
     assert code == 3 and not document
-    assert "key 'certs'[0].endpoint: expected host:port" in stderr
+    assert "host 'ctl': certs[0].endpoint: expected host:port, got 'no-port-here'" in stderr
     assert "Traceback" not in stderr
 
 

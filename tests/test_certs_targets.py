@@ -47,19 +47,20 @@ def test_threshold_precedence_defaults_host_entry_flags() -> None:
 
 
 @pytest.mark.parametrize(
-    ("entry", "message"),
+    ("flags", "message"),
     [
-        ({"file": "/a.pem", "crit_days": 40}, "crit_days (40) is above warn_days (30)"),
-        ({"file": "relative.pem"}, "expected an absolute path"),
-        ({"endpoint": "db:5432", "starttls": "imap"}, "expected one of none, postgres, smtp"),
-        ({"endpoint": "db:5432", "file": "/a.pem"}, "either 'endpoint' or 'file'"),
-        ({"endpoint": "db:5432", "ca_file": "/no/such/ca.pem"}, "is not a file on this machine"),
-        ({"endpoint": "db:5432", "verify": False}, "unknown key(s) 'verify'"),
+        ({"crit_days": "25"}, "host 'db1': certs.targets[1] (with the command-line values): "
+         "crit_days (25) is above warn_days (9)"),
+        ({"warn_days": "soon"}, "certs.warn_days (with the command-line values): expected a number"),
+        ({"crit_days": -1}, "certs.crit_days (with the command-line values): expected at least 0"),
     ],
-)
-def test_bad_entries_are_config_errors(entry: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        host_certs(host(certs=[entry]))
+)  # fmt: skip
+def test_flags_are_validated_like_the_vars(flags: dict, message: str) -> None:
+    """A flag is checked against the host's settings it overrides; exit 3 comes from this."""
+    certs = {"warn_days": 30, "targets": [{"file": "/a.pem"}, {"file": "/b.pem", "warn_days": 9}]}
+    with pytest.raises(ConfigError) as raised:
+        host_certs(host(certs=certs), CertsOptions(**flags))
+    assert message in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,12 @@ def test_disk_thresholds_give_warning_then_critical(prod_cluster, tmp_path: Path
     assert (code, report["results"][0]["details"]["state"]) == (1, "WARNING")
     crit = write_inventory(
         tmp_path / "c.yaml",
-        {"h": {"ansible_connection": "local", "health": {"disk_crit_free_pct": 100}}},
+        {
+            "h": {
+                "ansible_connection": "local",
+                "health": {"disk_warn_free_pct": 100, "disk_crit_free_pct": 100},
+            }
+        },
     )
     code, report, _ = run_health(crit)
     assert (code, report["results"][0]["status"]) == (2, "failed")

@@ -16,8 +16,8 @@ from typing import Any
 from cryptography import x509
 
 from ..errors import CommandError, HostUnreachable, MaintError
-from ..health import State, grade_low
 from ..inventory import Host
+from ..monitoring import State, grade_low, host_result, worst
 from ..results import Result, Status
 from ..runners import Runner
 from .fetch import fetch_chain
@@ -53,7 +53,7 @@ class TargetReport:
     def state(self) -> State:
         if self.error:
             return State.UNKNOWN
-        return max((c.state for c in self.certificates), default=State.OK)
+        return worst(c.state for c in self.certificates)
 
     def to_dict(self, now: datetime) -> dict[str, Any]:
         target = self.target
@@ -96,29 +96,21 @@ def check_host(host: Host, runner: Runner, options: CertsOptions | None) -> Resu
             tls_off.append(target.label)
         else:
             reports.append(report)
-    worst = max((report.state for report in reports), default=State.OK)
+    state = worst(report.state for report in reports)
     rows = sorted(
         (row for report in reports for row in _rows(report, now)), key=lambda row: row["_order"]
     )
     for row in rows:
         del row["_order"]
     details = {
-        "state": worst.name,
         "targets": [report.to_dict(now) for report in reports],
         "tls_off": tls_off,
         "rows": rows,
     }
     if not reports:
-        return Result(host.name, Status.SKIPPED, details=details, summary="nothing to check")
-    summary = _summary(worst, reports, now)
-    failed = worst >= State.CRITICAL
-    return Result(
-        host.name,
-        Status.FAILED if failed else Status.OK,
-        details=details,
-        summary=summary,
-        error=summary if failed else None,
-    )
+        skipped = {"state": state.name, **details}
+        return Result(host.name, Status.SKIPPED, details=skipped, summary="nothing to check")
+    return host_result(host.name, state, _summary(state, reports, now), **details)
 
 
 def check_target(

@@ -1,7 +1,6 @@
 """Tasks of the `certs` namespace: certs.check."""
 
 from invoke import Collection
-from invoke.exceptions import Exit
 
 from ..executor import DEFAULT_FORKS
 from .common import run_task, task, task_help
@@ -35,9 +34,9 @@ def check(
     Exit codes follow monitoring plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
     from ..certs import CertsOptions, check_host, host_certs
-    from ..health import monitoring_exit_code
+    from ..monitoring import exit_code
 
-    options = CertsOptions(warn_days=_days(warn_days, "warn"), crit_days=_days(crit_days, "crit"))
+    options = CertsOptions(warn_days=warn_days, crit_days=crit_days)
     run_task(
         "certs.check",
         check_host,
@@ -46,18 +45,11 @@ def check(
         limit=limit,
         json=json,
         forks=forks,
-        code_for=monitoring_exit_code,
+        code_for=exit_code,
         usage_code=3,
         validate=host_certs,
         columns=COLUMNS,
     )
-
-
-def _days(value, which: str) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except ValueError:
-        raise Exit(f"error: --{which}-days: expected a number, got {value!r}", code=3) from None
 
 
 namespace = Collection("certs", check)

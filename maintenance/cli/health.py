@@ -10,7 +10,8 @@ from .common import run_task, task, task_help
     name="check",
     help=task_help(
         disk_path="filesystem to check (repeatable; default: the host's health.disk_paths, else /)",
-        long_query_seconds="a query running longer than this many seconds counts as long",
+        long_query_seconds="a query running longer than this counts as long: seconds, or a "
+        "duration like 10min (overrides health.long_query_seconds)",
     ),
     iterable=["disk_path"],
 )
@@ -21,25 +22,27 @@ def check(
     json=False,
     forks=DEFAULT_FORKS,
     disk_path=None,
-    long_query_seconds=0.0,
+    long_query_seconds=None,
 ):
     """Check disk space and PostgreSQL (connections, long queries, idle transactions) per host.
 
     Exit codes follow monitoring plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     """
-    from ..health import check_host, monitoring_exit_code
+    from ..health import HealthOptions, check_host, host_health
+    from ..monitoring import exit_code
 
-    overrides = {"disk_paths": disk_path or None, "long_query_seconds": long_query_seconds or None}
+    options = HealthOptions(disk_paths=disk_path or None, long_query_seconds=long_query_seconds)
     run_task(
         "health.check",
         check_host,
-        overrides,
+        options,
         inventory=inventory,
         limit=limit,
         json=json,
         forks=forks,
-        code_for=monitoring_exit_code,
+        code_for=exit_code,
         usage_code=3,
+        validate=host_health,
     )
 
 

@@ -1,13 +1,130 @@
-"""The `health` section of a host's vars."""
+"""The `health` section of a host's vars: what health.check looks at and where it turns red.
+
+Every threshold pair is checked for direction: a crit threshold that is looser than its warn
+threshold would make the check skip WARNING (or never reach CRITICAL) without a word.
+"""
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from datetime import timedelta
+from typing import Annotated, Any, Literal, Self
 
-from .types import Section
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+
+from .durations import Age
+from .types import Count, Duration, Percent, Section, Text
+
+
+def _one_or_many(value: Any) -> Any:
+    """`disk_paths: /var` has always meant one path; keep accepting it."""
+    return [value] if isinstance(value, str) else value
+
+
+PathList = Annotated[
+    list[Text],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+         "x-type": "path or list of paths"}
+    ),
+]  # fmt: skip
+
+_QUERY_AGE = "a duration like 30s, 5min, 1h; a bare number is seconds (m is minutes)"
 
 
 class HealthSettings(Section):
-    """Placeholder until the section is modelled: accepts any key."""
+    """Thresholds of health.check; every key has a default, so `health` may be left out."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    disk_paths: PathList = Field(
+        ["/"],
+        description="filesystems whose free space is checked (one path or a list)",
+        examples=[["/", "/var/lib/postgresql"]],
+    )
+    disk_warn_free_pct: Percent = Field(
+        20, description="WARNING when a filesystem has this % free or less"
+    )
+    disk_crit_free_pct: Percent = Field(
+        10, description="CRITICAL when a filesystem has this % free or less"
+    )
+    connections_warn_pct: Percent = Field(
+        80, description="WARNING when this % of max_connections or more is in use"
+    )
+    connections_crit_pct: Percent = Field(
+        90, description="CRITICAL when this % of max_connections or more is in use"
+    )
+    long_query_seconds: Duration = Field(
+        300,
+        validate_default=True,
+        description=f"a query active longer than this counts as long: {_QUERY_AGE}",
+        examples=["10min"],
+    )
+    long_query_warn: Count = Field(1, description="WARNING at this many long queries or more")
+    long_query_crit: Count = Field(5, description="CRITICAL at this many long queries or more")
+    idle_in_transaction_seconds: Duration = Field(
+        600,
+        validate_default=True,
+        description=f"a session idle in a transaction longer than this counts: {_QUERY_AGE}",
+        examples=["15min"],
+    )
+    idle_in_transaction_warn: Count = Field(
+        1, description="WARNING at this many sessions idle in transaction or more"
+    )
+    idle_in_transaction_crit: Count = Field(
+        5, description="CRITICAL at this many sessions idle in transaction or more"
+    )
+    backup_warn_age: Duration = Field(
+        "26h",
+        validate_default=True,
+        description="WARNING when a database's newest complete backup is this old",
+    )
+    backup_crit_age: Duration = Field(
+        "50h",
+        validate_default=True,
+        description="CRITICAL when a database's newest complete backup is this old",
+    )
+    drill_warn_age: Duration = Field(
+        "8d",
+        validate_default=True,
+        description="WARNING when a database's newest passing restore drill is this old",
+    )
+    drill_crit_age: Duration = Field(
+        "15d",
+        validate_default=True,
+        description="CRITICAL when a database's newest passing restore drill is this old",
+    )
+
+    @model_validator(mode="after")
+    def _crit_beyond_warn(self) -> Self:
+        """Each crit threshold at or beyond its warn threshold, in the direction that is worse."""
+        wrong = [
+            _misordered(self, "disk_warn_free_pct", "disk_crit_free_pct", "lower"),
+            _misordered(self, "connections_warn_pct", "connections_crit_pct", "higher"),
+            _misordered(self, "long_query_warn", "long_query_crit", "higher"),
+            _misordered(self, "idle_in_transaction_warn", "idle_in_transaction_crit", "higher"),
+            _misordered(self, "backup_warn_age", "backup_crit_age", "higher"),
+            _misordered(self, "drill_warn_age", "drill_crit_age", "higher"),
+        ]
+        problems = [problem for problem in wrong if problem]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _misordered(
+    settings: HealthSettings, warn: str, crit: str, worse: Literal["lower", "higher"]
+) -> str | None:
+    """Words for a crit threshold on the wrong side of its warn threshold, else None."""
+    warn_value, crit_value = getattr(settings, warn), getattr(settings, crit)
+    if (crit_value <= warn_value) if worse == "lower" else (crit_value >= warn_value):
+        return None
+    side = "above" if worse == "lower" else "below"
+    return (
+        f"{crit} ({_said(crit_value)}) is {side} {warn} ({_said(warn_value)}): "
+        f"critical must be at least as {'low' if worse == 'lower' else 'high'} as warning"
+    )
+
+
+def _said(value: object) -> str:
+    if isinstance(value, timedelta):
+        return Age(0, value.total_seconds(), "").words()
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from .backup import BackupSettings, RestoreCheck, RestoreSettings
-from .certs import CertsSettings
+from .certs import CertsSettings, list_form_schema
 from .health import HealthSettings
 from .logs import LogRule
 from .postgres import PostgresSettings
@@ -49,7 +49,7 @@ class HostSettings(Section):
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     logs: list[LogRule] = Field(default_factory=list)
-    certs: CertsSettings | None = None
+    certs: CertsSettings | None = Field(None, json_schema_extra=list_form_schema)
     schedule: list[ScheduleJob] | None = Field(
         None,
         description="the scheduler's jobs (in all.vars); unset: the default runbook schedule",
