@@ -20,7 +20,10 @@ CHECKS = {"health.check", "certs.check"}
 
 @dataclass(frozen=True)
 class Case:
-    """VARS set on host `db1` (or on group `databases` when ON_GROUP) and what must be said."""
+    """VARS set on host `db1` (or on group `databases` when ON_GROUP) and what must be said.
+
+    A case with no VARS but ALL_VARS (the scheduler's keys) is said for group 'all'.
+    """
 
     id: str
     vars: dict[str, Any]
@@ -60,7 +63,7 @@ def task_args(task: str) -> list[str]:
     return [task, *extra.get(task, [])]
 
 
-def assert_refused(tmp_path: Path, case: Case, task: str) -> None:
+def assert_refused(tmp_path: Path, case: Case, task: str) -> subprocess.CompletedProcess[str]:
     path = write_case_inventory(tmp_path, case)
     done = subprocess.run(
         ["maint", *task_args(task), "-i", str(path)],
@@ -71,8 +74,11 @@ def assert_refused(tmp_path: Path, case: Case, task: str) -> None:
     )
     expected = 3 if task in CHECKS else 2
     where = "group 'databases'" if case.on_group else "host 'db1'"
+    if case.all_vars and not case.vars:
+        where = "group 'all'"
     assert done.returncode == expected, (task, done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr
     assert where in done.stderr and case.says in done.stderr, done.stderr
     assert str(path) in done.stderr, done.stderr
     assert not (tmp_path / "store").exists(), "something was written before the refusal"
+    return done
