@@ -58,7 +58,16 @@ def task_args(task: str) -> list[str]:
     """The arguments a user would give TASK; destructive ones are not dry runs on purpose."""
     extra = {
         "db.purge": ["--table", "events", "--column", "created_at", "--older-than", "30d"],
-        "restore.db": ["--database", "app", "--force"],
+        "restore.db": [
+            "--backup",
+            "db1/app/20250101T000000Z.dump.zst",
+            "--target",
+            "db1",
+            "--database",
+            "app",
+            "--force",
+            "--yes",
+        ],
     }
     return [task, *extra.get(task, [])]
 
