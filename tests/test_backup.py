@@ -279,9 +279,9 @@ def test_compression_level_trades_cpu_for_size(prod_cluster, staging_cluster, tm
 @pytest.mark.parametrize(
     ("backup", "message"),
     [
-        ({"level": 25}, "key 'backup.level': expected a zst level from 1 to 19, got 25"),
-        ({"codec": "gz", "level": "high"}, "expected a gz level from 1 to 9, got 'high'"),
-        ({"codec": "none", "level": 3}, "codec 'none' takes no level"),
+        ({"level": 25}, "backup.level: expected a zst level from 1 to 19, got 25"),
+        ({"codec": "gz", "level": "high"}, "backup.level: expected a number, got 'high'"),
+        ({"codec": "none", "level": 3}, "backup.level: codec 'none' takes no level"),
     ],
 )
 def test_bad_compression_level_is_a_configuration_error(prod_cluster, tmp_path, backup, message):
