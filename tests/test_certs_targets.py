@@ -51,7 +51,8 @@ def test_threshold_precedence_defaults_host_entry_flags() -> None:
     [
         ({"crit_days": "25"}, "host 'db1': certs.targets[1] (with the command-line values): "
          "crit_days (25) is above warn_days (9)"),
-        ({"warn_days": "soon"}, "certs.warn_days (with the command-line values): expected a number"),
+        ({"warn_days": "soon"}, "certs.warn_days (with the command-line values): expected a "
+         "number"),
         ({"crit_days": -1}, "certs.crit_days (with the command-line values): expected at least 0"),
     ],
 )  # fmt: skip

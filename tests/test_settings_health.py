@@ -94,8 +94,6 @@ CASES = [
          "certs[0]: expected either 'endpoint' or 'file'", CERTS),
     Case("certs-starttls-on-file", {"certs": [{"file": "/a.pem", "starttls": "smtp"}]},
          "certs[0]: 'starttls' applies to endpoints only", CERTS),
-    Case("certs-ca-missing", {"certs": [{"endpoint": "db:443", "ca_file": "/no/such/ca.pem"}]},
-         "certs[0].ca_file: /no/such/ca.pem is not a file on this machine", CERTS),
     Case("certs-timeout-zero", {"certs": {"timeout": 0}},
          "certs.timeout: expected more than 0", CERTS),
     Case("certs-timeout-words", {"certs": {"timeout": "soon"}},
@@ -248,6 +246,15 @@ def test_bad_certs_flag_is_unknown_before_anything_runs(
     assert (code, document) == (3, {}), stderr
     assert f"host 'ctl': {says}" in stderr
     assert "Traceback" not in stderr
+
+
+def test_missing_ca_file_of_an_endpoint_is_unknown_before_anything_runs(tmp_path: Path) -> None:
+    """The CA file is read on this machine: its absence is said at once, not per target."""
+    inventory = certs_inventory(tmp_path, [{"endpoint": "127.0.0.1:9", "ca_file": "/no/ca.pem"}])
+    code, document, stderr = maint("certs.check", "-i", str(inventory), "--json")
+    assert (code, document) == (3, {}), stderr
+    assert "host 'ctl': certs: ca_file /no/ca.pem of endpoint" in stderr
+    assert "is not a file on this machine" in stderr and "Traceback" not in stderr
 
 
 def test_one_grading_for_both_checks() -> None:

@@ -8,10 +8,12 @@ server of the host's postgres.dsn, graded as its sslmode says.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 from pydantic import ValidationError
 
+from ..errors import ConfigError
 from ..inventory import Host
 from ..settings.certs import CertsSettings, CertTarget
 from ..settings.flags import flag_error
@@ -80,7 +82,9 @@ class HostCerts:
 
 def host_certs(host: Host, options: CertsOptions | None = None) -> HostCerts:
     """The host's targets with thresholds resolved. Raise ConfigError for a flag that does
-    not fit the host's settings (a bad var was refused when the inventory was loaded)."""
+    not fit the host's settings or an endpoint's CA file missing on this machine (a bad var
+    was refused when the inventory was loaded; whether a file exists here is not the
+    inventory's fault, so `config.check` elsewhere does not judge it)."""
     options = options or CertsOptions()
     try:
         settings = (host.settings.certs or CertsSettings()).with_flags(
@@ -88,6 +92,14 @@ def host_certs(host: Host, options: CertsOptions | None = None) -> HostCerts:
         )
     except ValidationError as exc:
         raise flag_error(exc, CertsSettings, host=host.name, section="certs") from None
+    missing = [
+        f"host {host.name!r}: certs: ca_file {entry.ca_file} of endpoint {entry.endpoint} "
+        "is not a file on this machine"
+        for entry in settings.targets
+        if entry.endpoint and entry.ca_file and not Path(entry.ca_file).is_file()
+    ]
+    if missing:
+        raise ConfigError("\n  ".join(missing))
     targets = [_target(entry, settings) for entry in settings.targets]
     if settings.postgres:
         targets += _postgres_targets(host, settings, targets)

@@ -12,10 +12,9 @@ everywhere).
 from __future__ import annotations
 
 import typing
-from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
@@ -78,14 +77,6 @@ class CertTarget(Section):
     def _absolute(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("/"):
             raise ValueError(f"expected an absolute path, got {value!r}")
-        return value
-
-    @field_validator("ca_file")
-    @classmethod
-    def _on_this_machine(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """An endpoint's CA file is read here, so a missing one is a mistake said up front."""
-        if value and info.data.get("endpoint") and not Path(value).is_file():
-            raise ValueError(f"{value} is not a file on this machine")
         return value
 
     @model_validator(mode="after")
