@@ -89,7 +89,8 @@ class MaintenanceSettings(_Defaulted):
         "1h", description="cancel a statement running longer than this (0 = no limit)"
     )
     vacuum_dead_ratio: Ratio = Field(
-        0.1, description="vacuum a table whose dead tuples are at least this share of its rows"
+        0.1,
+        description="vacuum a table whose dead tuples are at least this share (0-1) of its rows",
     )
     vacuum_dead_tuples: Count = Field(
         100_000,
@@ -101,14 +102,15 @@ class MaintenanceSettings(_Defaulted):
     analyze_modified_ratio: Ratio = Field(
         0.1,
         description="analyze a table whose rows changed since its last analyze are at least "
-        "this share of it",
+        "this share (0-1) of it",
     )
     analyze_min_modifications: Count = Field(
         1_000, description="never analyze a table with fewer changed rows than this"
     )
     reindex_bloat_ratio: Ratio = Field(
         0.3,
-        description="rebuild an index whose estimated bloat is at least this share of its size",
+        description="rebuild an index whose estimated bloat is at least this share (0-1) of its "
+        "size",
     )
     reindex_min_size: Size = Field(
         "10MB", description="leave indexes smaller than this alone", examples=["10MB", "1GiB"]
