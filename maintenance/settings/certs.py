@@ -15,7 +15,7 @@ import typing
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core.core_schema import ErrorType
 
 from .flags import overridden
@@ -124,7 +124,7 @@ class CertsSettings(Section):
         """crit_days at most warn_days, host-wide and per target as resolved."""
         if self.crit_days > self.warn_days:
             raise ValueError(_above(self.crit_days, self.warn_days))
-        problems = []
+        problems: list[InitErrorDetails] = []
         for index, target in enumerate(self.targets):
             warn, crit = self.thresholds(target)
             if crit > warn:
