@@ -291,8 +291,10 @@ def broken_store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch) ->
         url = request.getfixturevalue("s3_server").url
         return open_store("s3://no-such-bucket-here/x", {"endpoint_url": url}), "does not exist"
     if request.param == "s3-unreachable":
+        # The probe retries as every call does (max_attempts); two attempts keep this quick.
         nobody = f"http://127.0.0.1:{free_port()}"
-        return open_store("s3://bucket-a/x", {"endpoint_url": nobody}), "Could not connect"
+        options = {"endpoint_url": nobody, "max_attempts": 2}
+        return open_store("s3://bucket-a/x", options), "Could not connect"
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", request.getfixturevalue("gcs_server").url)
     return open_store("gs://no-such-bucket-here/x"), "does not exist"
 

@@ -153,12 +153,13 @@ class GcsStore(Store):
                 raise self.error("delete", key, exc) from exc
 
     def preflight(self) -> None:
-        """Write and delete a probe object with short timeouts and no retries."""
+        """Write and delete a probe object, with short timeouts but the store's one retry
+        policy: a 503 from a store that is recovering must not fail the backup up front."""
         key = PROBE_PREFIX + secrets.token_hex(8)
         blob = self.blob(key)
         try:
-            blob.upload_from_string(b"probe\n", timeout=_PREFLIGHT_TIMEOUT, retry=None)
-            blob.delete(timeout=_PREFLIGHT_TIMEOUT, retry=None)
+            blob.upload_from_string(b"probe\n", timeout=_PREFLIGHT_TIMEOUT, retry=self.retry())
+            blob.delete(timeout=_PREFLIGHT_TIMEOUT, retry=self.retry())
         except Exception as exc:
             raise self.error("write a probe object", key, exc) from exc
 

@@ -162,7 +162,9 @@ class S3Store(Store):
             raise self.error("delete", key, exc) from exc
 
     def preflight(self) -> None:
-        """Write and delete a probe object with short timeouts and a single retry."""
+        """Write and delete a probe object, with short timeouts but the same retries as every
+        other call: a store answering a few 500s while it recovers must not fail a backup
+        whose data calls would have retried them."""
         key = PROBE_PREFIX + secrets.token_hex(8)
         client = self.client(fast=True)
         try:
@@ -175,7 +177,10 @@ class S3Store(Store):
         return self.prefix + check_key(key)
 
     def client(self, *, fast: bool = False) -> Any:
-        """The boto3 S3 client; FAST gives short timeouts and one retry, for preflight.
+        """The boto3 S3 client; FAST gives short timeouts, for preflight.
+
+        Both follow one retry policy: botocore's 'standard' mode (5xx, throttling, timeouts,
+        dropped connections, with jittered exponential backoff) for max_attempts attempts.
 
         Without an endpoint_url option boto3 itself honours AWS_ENDPOINT_URL(_S3); credentials
         come from boto3's usual chain (environment, profile, instance role). Both clients come
@@ -195,7 +200,7 @@ class S3Store(Store):
             region_name=self._region,
             connect_timeout=2 if fast else 10,
             read_timeout=5 if fast else 60,
-            retries={"mode": "standard", "total_max_attempts": 2 if fast else self.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             max_pool_connections=4,
         )
         try:

@@ -221,8 +221,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if rule is not None and rule.status is not None:
             for _ in self._body():
                 pass
-            self._send_fault(rule.status)
+            # Recorded before answering: a client retrying at once must not be seen first.
             self.proxy._record(request, rule.status, injected=True)
+            self._send_fault(rule.status)
             return
         try:
             response = self._forward()
