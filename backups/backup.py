@@ -19,17 +19,18 @@ from maintenance.inventory import Host
 from maintenance.results import Result, Status
 from maintenance.runners import Runner
 from maintenance.secrets import mask_text
+from maintenance.settings.backup import BackupSettings
 from maintenance.units import format_size
 
 from . import catalog
 from .clients import ClientTool, find_client
 from .codecs import suffix
+from .host_store import open_host_store
 from .layout import BackupKey, database_key
 from .manifest import Manifest, TableCount
-from .prune import prune_database
-from .settings import BackupSettings
+from .prune import prune_database, prune_plan
 from .snapshot import count_rows, exported_snapshot, server_version
-from .stores import Store, open_store
+from .stores import Store
 from .transfer import DumpError, dump_into_store, write_manifest
 
 TASK = "backup.db"
@@ -57,37 +58,42 @@ def dump_command(tool: ClientTool, conninfo: str, snapshot: str) -> list[str]:
     ]
 
 
-def databases_of(host: Host, wanted: tuple[str, ...]) -> list[str]:
+def databases_of(server: pg.Postgres, wanted: tuple[str, ...]) -> list[str]:
     """The databases to back up: flags, else `postgres.databases`, else every connectable one."""
     if wanted:
         return list(wanted)
-    configured = host.var("postgres.databases")
+    configured = server.settings.databases
     if configured:
-        return [str(name) for name in configured]
-    with pg.connect(host, TASK) as connection:
+        return list(configured)
+    with server.connect() as connection:
         return [row[0] for row in connection.execute(_DATABASES).fetchall()]
 
 
 def backup_host(host: Host, runner: Runner, options: BackupOptions) -> Result:
     """Back up every database of HOST; one database failing does not stop the next."""
-    settings = BackupSettings.for_host(host)
-    store = open_store(settings.store_url, settings.store_options)
-    databases = databases_of(host, options.databases)
+    with pg.reach(host, runner, TASK) as server:
+        return _back_up(server, runner, options)
+
+
+def _back_up(server: pg.Postgres, runner: Runner, options: BackupOptions) -> Result:
+    host = server.host
+    settings = host.settings.backup
+    store = open_host_store(host)
+    databases = databases_of(server, options.databases)
     if options.dry_run:
         plan = [f"{host.name}/{name} -> {store.url}" for name in databases]
-        return Result(
-            host.name,
-            Status.SKIPPED,
-            details={"plan": plan},
-            summary=f"would back up {', '.join(databases)} to {store.url}",
-        )
+        summary = f"would back up {', '.join(databases)} to {store.url}"
+        if options.prune:
+            plan.append(f"then prune: {prune_plan(host, datetime.now(UTC))}")
+            summary += f", then prune ({plan[-1].removeprefix('then prune: ')})"
+        return Result(host.name, Status.SKIPPED, details={"plan": plan}, summary=summary)
     store.preflight()
-    dumper = _Dumper(host, runner, store, settings)
+    dumper = _Dumper(server, runner, store, settings)
     outcomes = []
     for database in databases:
         outcome = dumper.backup(database)
         if options.prune and outcome["status"] == "ok":
-            outcome["pruned"] = prune_database(host, store, settings, database, dry_run=False)
+            outcome["pruned"] = prune_database(host, store, database, dry_run=False)
         outcomes.append(outcome)
     return _host_result(host, store, outcomes)
 
@@ -115,8 +121,11 @@ def _host_result(host: Host, store: Store, outcomes: list[dict[str, Any]]) -> Re
 class _Dumper:
     """Backs up databases of one host, finding a matching pg_dump once per server version."""
 
-    def __init__(self, host: Host, runner: Runner, store: Store, settings: BackupSettings) -> None:
-        self.host, self.runner, self.store, self.settings = host, runner, store, settings
+    def __init__(
+        self, server: pg.Postgres, runner: Runner, store: Store, settings: BackupSettings
+    ) -> None:
+        self.server, self.runner, self.store, self.settings = server, runner, store, settings
+        self.host = server.host
         self._tools: dict[int, ClientTool] = {}
 
     def backup(self, database: str) -> dict[str, Any]:
@@ -141,15 +150,15 @@ class _Dumper:
 
     def _backup(self, database: str) -> dict[str, Any]:
         previous = catalog.complete(catalog.scan(self.store, self.host.name, database))
-        with exported_snapshot(self.host, TASK, database) as (connection, snapshot):
+        with exported_snapshot(self.server, database) as (connection, snapshot):
             version, major = server_version(connection)
             tool = self._tool(major)
             started = datetime.now(UTC)
             codec = self.settings.codec
             key = self._free_key(database_key(self.host.name, database, started, suffix(codec)))
-            counts = _CountInBackground(connection, self.settings.exact_count_max_bytes)
+            counts = _CountInBackground(connection, self.settings.exact_count_max_size)
             try:
-                conninfo, env = pg.client_connection(self.host, TASK, database)
+                conninfo, env = self.server.client(database)
                 command = dump_command(tool, conninfo, snapshot)
                 stream = dump_into_store(
                     self.runner, command, env, self.store, key, codec, self.settings.level

@@ -25,14 +25,14 @@ from maintenance.secrets import mask_text
 from maintenance.units import format_duration
 
 from . import catalog
-from .checks import DEFAULT_TOLERANCE, compare_counts, parse_user_checks, run_user_checks
+from .checks import compare_counts, run_user_checks
 from .fetch import fetch_to_host, remote_path
+from .host_store import open_host_store
 from .layout import BackupKey, parse_key
 from .manifest import Manifest, ManifestError
 from .restore_tool import restore_command, restore_tool
 from .scratch import create_scratch, drop_scratch, scratch_name
-from .settings import BackupSettings, restore_tmp_dir
-from .stores import Store, open_store
+from .stores import Store
 
 TASK = "restore.verify"
 log = structlog.get_logger()
@@ -75,7 +75,7 @@ class DrillRecord:
 def resolve_target(source: Host, options: DrillOptions) -> Host:
     """The drill's target: --target, else the source's `restore_target` var; never the source
     itself unless --target names it explicitly."""
-    name = options.target or source.var("restore_target")
+    name = options.target or source.settings.restore_target
     if not name:
         raise ConfigError(
             f"host {source.name!r}: no restore target: set 'restore_target' or pass --target"
@@ -91,11 +91,10 @@ def resolve_target(source: Host, options: DrillOptions) -> Host:
 
 
 def validate(source: Host, options: DrillOptions) -> None:
-    """Everything a drill needs from the inventory, checked before any host starts."""
-    BackupSettings.for_host(source)
+    """Everything a drill needs beyond the vars checked at load, before any host starts."""
+    open_host_store(source)
     target = resolve_target(source, options)
     pg.host_dsn(target)
-    parse_user_checks(source.var("restore_checks"), f"host {source.name!r}: key 'restore_checks'")
 
 
 def chosen_backups(store: Store, source: Host, options: DrillOptions) -> list[BackupKey]:
@@ -118,12 +117,11 @@ def chosen_backups(store: Store, source: Host, options: DrillOptions) -> list[Ba
 
 def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
     """Drill every chosen backup of SOURCE on its target; each drill's failure is its own."""
-    settings = BackupSettings.for_host(source)
-    store = open_store(settings.store_url, settings.store_options)
+    store = open_host_store(source)
     target = resolve_target(source, options)
     keys = chosen_backups(store, source, options)
-    with runner_for(target) as target_runner:
-        records = [_Drill(source, target, target_runner, store, options).run(key) for key in keys]
+    with runner_for(target) as target_runner, pg.reach(target, target_runner, TASK) as server:
+        records = [_Drill(source, server, target_runner, store, options).run(key) for key in keys]
     failed = [record for record in records if not record.ok]
     passed = [record for record in records if record.ok]
     summary = f"{len(passed)}/{len(records)} drills passed on {target.name}"
@@ -143,15 +141,14 @@ def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
 
 class _Drill:
     def __init__(
-        self, source: Host, target: Host, runner: Runner, store: Store, options: DrillOptions
+        self, source: Host, server: pg.Postgres, runner: Runner, store: Store, options: DrillOptions
     ) -> None:
-        self.source, self.target, self.runner, self.store = source, target, runner, store
+        self.source, self.server, self.runner, self.store = source, server, runner, store
+        self.target = server.host
         self.options = options
-        vars_ = source.var("restore") or {}
-        self.tolerance = float(vars_.get("count_tolerance", DEFAULT_TOLERANCE))
-        self.keep_failed = bool(vars_.get("keep_failed", False))
-        self.tmp_dir = restore_tmp_dir(target)
-        self.checks = parse_user_checks(source.var("restore_checks"), "restore_checks")
+        self.restore = source.settings.restore
+        self.tmp_dir = self.target.settings.restore.tmp_dir
+        self.checks = source.settings.restore_checks
 
     def run(self, key: BackupKey) -> DrillRecord:
         started = datetime.now(UTC)
@@ -179,17 +176,18 @@ class _Drill:
         )
         try:
             self._timed(
-                record, "create_s", create_scratch, self.target, TASK, record.scratch_database
+                record, "create_s", create_scratch, self.server, record.scratch_database
             )
             try:
                 self._timed(record, "restore_s", self._restore, manifest, record, path)
                 record.restore_time_s = record.steps["restore_s"]
                 self._timed(record, "checks_s", self._check, manifest, record)
             finally:
-                record.kept = self.options.keep or (bool(record.reasons) and self.keep_failed)
+                failed = bool(record.reasons)
+                record.kept = self.options.keep or (failed and self.restore.keep_failed)
                 if not record.kept:
                     self._timed(
-                        record, "drop_s", drop_scratch, self.target, TASK, record.scratch_database
+                        record, "drop_s", drop_scratch, self.server, record.scratch_database
                     )
         finally:
             self.runner.run(["rm", "-f", path])
@@ -203,8 +201,8 @@ class _Drill:
             raise ManifestError(f"{key.key}: manifest cannot be read: {exc}") from exc
 
     def _restore(self, manifest: Manifest, record: DrillRecord, path: str) -> None:
-        tool = restore_tool(self.target, self.runner, manifest, TASK)
-        conninfo, env = pg.client_connection(self.target, TASK, record.scratch_database)
+        tool = restore_tool(self.server, self.runner, manifest)
+        conninfo, env = self.server.client(record.scratch_database)
         result = self.runner.run(restore_command(tool, conninfo, path, self.options.jobs), env=env)
         if result.exit_code != 0:
             raise MaintError(
@@ -213,8 +211,8 @@ class _Drill:
             )
 
     def _check(self, manifest: Manifest, record: DrillRecord) -> None:
-        with pg.connect(self.target, TASK, dbname=record.scratch_database) as connection:
-            counts = compare_counts(connection, manifest.tables, self.tolerance)
+        with self.server.connect(record.scratch_database) as connection:
+            counts = compare_counts(connection, manifest.tables, self.restore.count_tolerance)
             outcomes = run_user_checks(connection, self.checks)
         record.counts = [asdict(count) for count in counts]
         record.checks = [asdict(outcome) for outcome in outcomes]

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta
 from maintenance.inventory import Host
 
 from . import catalog
+from .host_store import open_host_store
 from .layout import GLOBALS
-from .settings import BackupSettings
-from .stores import open_store
 
 
 @dataclass(frozen=True)
@@ -26,10 +25,9 @@ class Freshness:
 
 def backup_freshness(host: Host, now: datetime) -> list[Freshness]:
     """Ages for each database in `postgres.databases`, else each one the store holds."""
-    settings = BackupSettings.for_host(host)
-    store = open_store(settings.store_url, settings.store_options)
+    store = open_host_store(host)
     backups = catalog.scan(store, host.name)
-    configured = [str(name) for name in host.var("postgres.databases") or []]
+    configured = host.settings.postgres.databases or []
     names = configured or sorted({b.key.database for b in backups} - {GLOBALS})
     ages = []
     for name in names:

@@ -16,11 +16,10 @@ from maintenance.units import format_size
 
 from .clients import find_client
 from .codecs import suffix
+from .host_store import open_host_store
 from .layout import globals_key
 from .manifest import Manifest
-from .settings import BackupSettings
 from .snapshot import server_version
-from .stores import open_store
 from .transfer import dump_into_store, write_manifest
 
 TASK = "backup.globals"
@@ -33,10 +32,10 @@ def globals_command(tool_path: str, conninfo: str, superuser: bool) -> list[str]
 
 def backup_globals(host: Host, runner: Runner, options: object) -> Result:
     """Dump HOST's roles and tablespaces into the store, manifest last."""
-    settings = BackupSettings.for_host(host)
-    store = open_store(settings.store_url, settings.store_options)
+    settings = host.settings.backup
+    store = open_host_store(host)
     store.preflight()
-    with pg.connect(host, TASK) as connection:
+    with pg.reach(host, runner, TASK) as server, server.connect() as connection:
         version, major = server_version(connection)
         row = connection.execute(
             "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
@@ -44,7 +43,7 @@ def backup_globals(host: Host, runner: Runner, options: object) -> Result:
         dbname = connection.info.dbname
     superuser = bool(row and row[0])
     tool = find_client(host, runner, "pg_dumpall", major)
-    conninfo, env = pg.client_connection(host, TASK, dbname)
+    conninfo, env = server.client(dbname)
     started = datetime.now(UTC)
     key = globals_key(host.name, started, suffix(settings.codec))
     command = globals_command(tool.path, conninfo, superuser)

@@ -3,7 +3,6 @@
 The procedures are imported inside each task (see common.py's docstring on start-up time).
 """
 
-from typing import Any
 
 from invoke import Collection
 
@@ -17,25 +16,33 @@ KEEP_FLAGS = {
     "keep_weekly": "keep the newest backup of each of the last N ISO weeks that have one",
     "keep_monthly": "keep the newest backup of each of the last N months that have one",
     "keep_yearly": "keep the newest backup of each of the last N years that have one",
-    "keep_within": "keep every backup within this duration of the newest (e.g. 30d)",
+    "keep_within": "keep every backup within this age of the newest (e.g. 30d, 12mo, 1y)",
 }
 
 
-def _validate(host, options) -> Any:
-    """Refuse bad backup vars or an unknown store URL before any host starts work."""
-    from backups.settings import BackupSettings
-    from backups.stores import open_store
+def _validate(host, options) -> None:
+    """Refuse what only the store backend can check (bucket names, endpoints, part sizes)
+    before any host starts work; the vars themselves were checked when the inventory loaded."""
+    from backups.host_store import open_host_store
 
-    settings = BackupSettings.for_host(host)
-    open_store(settings.store_url, settings.store_options)
-    return settings
+    open_host_store(host)
+
+
+def _validate_db(host, options) -> None:
+    """As _validate, and with --prune a keep policy that is missing, before any dump."""
+    from backups.prune import policy_for
+
+    _validate(host, options)
+    if options.prune:
+        policy_for(host, {})
 
 
 def _validate_prune(host, options) -> None:
-    """As _validate, and refuse a bad or empty keep policy (vars and flags) up front."""
+    """As _validate, and a keep policy that is empty or bad once the flags apply."""
     from backups.prune import policy_for
 
-    policy_for(host, _validate(host, options), dict(options.overrides))
+    _validate(host, options)
+    policy_for(host, dict(options.overrides))
 
 
 @task(
@@ -74,7 +81,7 @@ def db(
         limit=limit,
         json=json,
         forks=forks,
-        validate=_validate,
+        validate=_validate_db,
     )
 
 

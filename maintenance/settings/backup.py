@@ -93,10 +93,6 @@ class RetentionSettings(Section):
                   self.keep_monthly, self.keep_yearly)  # fmt: skip
         return not any(counts) and self.keep_within is None
 
-    def within_words(self) -> str | None:
-        """keep_within in words ('12 months'), or None when unset."""
-        return self.keep_within.words() if isinstance(self.keep_within, Age) else None
-
 
 class BackupSettings(Section):
     """Where and how a host's databases are backed up, and which backups are kept."""
