@@ -19,7 +19,8 @@ from .types import DeletionAge, Duration, Number, Positive, Ratio, Section, Size
 DEFAULT_STORE = "~/.local/share/maint/backups"
 # Restores write private files (umask 077, unique names) here on the restoring host.
 DEFAULT_RESTORE_TMP_DIR = "/var/tmp"  # noqa: S108
-DEFAULT_CODEC = "zst"
+Codec = Literal["zst", "gz", "none"]
+DEFAULT_CODEC: Codec = "zst"
 # Levels a user may ask for; zstd's negative (fast) levels and its --ultra range are left out.
 LEVELS = {"zst": (1, 19), "gz": (1, 9)}
 # Store options under `backup` and the schemes that read them (the stores check their values).
@@ -103,7 +104,7 @@ class BackupSettings(Section):
         "gs://bucket/prefix",
         examples=["s3://prod-backups/pg", "gs://prod-backups/pg", "/var/backups/pg"],
     )
-    codec: Literal["zst", "gz", "none"] = Field(
+    codec: Codec = Field(
         DEFAULT_CODEC, description="compression of the stored dump: zst, gz or none"
     )
     level: Positive | None = Field(
