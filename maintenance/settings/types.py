@@ -95,11 +95,11 @@ _AGE_SCHEMA = {
 
 Number = Annotated[float, BeforeValidator(_number)]
 Whole = Annotated[int, BeforeValidator(_whole)]
-Count = Annotated[int, BeforeValidator(_whole), Field(ge=0)]
-Positive = Annotated[int, BeforeValidator(_whole), Field(ge=1)]
-Percent = Annotated[float, BeforeValidator(_number), Field(ge=0, le=100)]
-Ratio = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
-Port = Annotated[int, BeforeValidator(_whole), Field(ge=1, le=65535)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(_whole)]
+Positive = Annotated[int, Field(ge=1), BeforeValidator(_whole)]
+Percent = Annotated[float, Field(ge=0, le=100), BeforeValidator(_number)]
+Ratio = Annotated[float, Field(ge=0, le=1), BeforeValidator(_number)]
+Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole)]
 Duration = Annotated[timedelta, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
 DeletionAge = Annotated[Age, BeforeValidator(_deletion_age), WithJsonSchema(_AGE_SCHEMA)]
 Timeout = Annotated[
