@@ -39,7 +39,10 @@ HEALTHY = {
     "ansible_connection": "local",
     "health": {"disk_warn_free_pct": 0, "disk_crit_free_pct": 0},
 }
-DISK_FULL = {"ansible_connection": "local", "health": {"disk_crit_free_pct": 100}}
+DISK_FULL = {
+    "ansible_connection": "local",
+    "health": {"disk_warn_free_pct": 100, "disk_crit_free_pct": 100},
+}
 
 
 class Daemon:
