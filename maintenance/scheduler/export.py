@@ -170,7 +170,8 @@ def _timer(job: Job, name: str) -> str:
         lines += [f"OnCalendar={expression}" for expression in calendar]
         lines.append("Persistent=true")
     else:
-        seconds = job.cadence.seconds  # type: ignore[union-attr] - only intervals lack a calendar
+        assert isinstance(job.cadence, Interval)  # only intervals lack a calendar
+        seconds = job.cadence.seconds
         lines += [f"OnActiveSec={seconds}s", f"OnUnitActiveSec={seconds}s"]
     if isinstance(job.cadence, Interval):
         lines.append("AccuracySec=1s")
