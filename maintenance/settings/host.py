@@ -48,16 +48,24 @@ class HostSettings(Section):
         default_factory=list, description="SQL checks restore.verify runs in the restored copy"
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
-    logs: list[LogRule] = Field(default_factory=list)
+    logs: list[LogRule] = Field(
+        default_factory=list, description="logs.clean's rules: compress, delete, cap log files"
+    )
     certs: CertsSettings | None = Field(None, json_schema_extra=list_form_schema)
     schedule: list[ScheduleJob] | None = Field(
         None,
         description="the scheduler's jobs (in all.vars); unset: the default runbook schedule",
         examples=[[{"task": "backup.db", "every": "day", "at": "02:00"}]],
     )
-    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
-    notify: NotifySettings = Field(default_factory=NotifySettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    scheduler: SchedulerSettings = Field(
+        default_factory=SchedulerSettings, description="the scheduler daemon's own settings"
+    )
+    notify: NotifySettings = Field(
+        default_factory=NotifySettings, description="the scheduler's failure alerts"
+    )
+    metrics: MetricsSettings = Field(
+        default_factory=MetricsSettings, description="Prometheus metrics of tasks and jobs"
+    )
     state_dir: Text | None = Field(
         None,
         description="the scheduler's run history (SQLite) directory; $MAINT_STATE_DIR "
