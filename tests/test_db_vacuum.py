@@ -233,7 +233,7 @@ def test_one_missing_database_fails_the_host_but_not_the_others(
     ("maintenance", "flags", "expected"),
     [
         ({"vacuum_dead_ratio": 2}, [], "vacuum_dead_ratio"),
-        ({"lock_timout": "1s"}, [], "lock_timout': unknown setting"),
+        ({"lock_timout": "1s"}, [], "postgres.maintenance.lock_timout: unknown key 'lock_timout'"),
         ({}, ["--lock-timeout", "soon"], "--lock-timeout"),
     ],
 )
