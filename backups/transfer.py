@@ -2,7 +2,9 @@
 
 Shared by database dumps and globals, so both keep the same guarantees: a tool that fails or
 prints nothing aborts the upload (no partial object), and a manifest that cannot be written
-takes its data object with it.
+takes its data object with it. Both objects are created exclusively: of two runs that picked
+the same key (same host, database and second), the second to commit fails and discards its
+copy, so a backup never silently replaces another one.
 """
 
 from __future__ import annotations
@@ -16,11 +18,21 @@ from maintenance.secrets import mask_text
 from .layout import BackupKey
 from .manifest import Manifest
 from .pipeline import BackupStream, Progress
-from .stores import Store
+from .stores import ObjectExists, Store
 
 
 class DumpError(MaintError):
     """A dump tool failed or produced nothing usable."""
+
+
+class ConcurrentBackup(MaintError):
+    """Another run stored a backup under the same key first; this run's copy was discarded."""
+
+    def __init__(self, key: BackupKey) -> None:
+        super().__init__(
+            f"another backup of {key.host}/{key.database} is in progress: it stored "
+            f"{key.key} first, so this run's copy was discarded"
+        )
 
 
 def dump_into_store(
@@ -35,7 +47,23 @@ def dump_into_store(
     """Stream COMMAND's stdout through CODEC (at LEVEL) into KEY. Raise DumpError if the tool
     failed."""
     tool = command[0].rsplit("/", 1)[-1]
-    with store.open_write(key.key) as upload:
+    try:
+        return _stream(runner, command, env, store, key, codec, level, tool)
+    except ObjectExists as exc:
+        raise ConcurrentBackup(key) from exc
+
+
+def _stream(
+    runner: Runner,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    store: Store,
+    key: BackupKey,
+    codec: str,
+    level: int | None,
+    tool: str,
+) -> BackupStream:
+    with store.open_write(key.key, exclusive=True) as upload:
         progress = Progress(f"{key.host}/{key.database}")
         stream = BackupStream(codec, upload, progress, level)
         result = runner.stream(command, stdout=stream, env=env)
@@ -51,7 +79,10 @@ def dump_into_store(
 def write_manifest(store: Store, key: BackupKey, manifest: Manifest) -> None:
     """Write the manifest last; if that fails, remove the data object so nothing half-done stays."""
     try:
-        store.put_bytes(key.manifest_key, manifest.to_json())
+        store.put_bytes(key.manifest_key, manifest.to_json(), exclusive=True)
+    except ObjectExists as exc:
+        store.delete(key.key)
+        raise ConcurrentBackup(key) from exc
     except MaintError:
         store.delete(key.key)
         raise

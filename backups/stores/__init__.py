@@ -1,5 +1,13 @@
 """Where backups are kept: one interface over a local directory, S3 and Google Cloud Storage."""
 
-from .base import ObjectInfo, ObjectNotFound, Store, StoreError, Upload, open_store
+from .base import ObjectExists, ObjectInfo, ObjectNotFound, Store, StoreError, Upload, open_store
 
-__all__ = ["ObjectInfo", "ObjectNotFound", "Store", "StoreError", "Upload", "open_store"]
+__all__ = [
+    "ObjectExists",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "Store",
+    "StoreError",
+    "Upload",
+    "open_store",
+]

@@ -47,6 +47,14 @@ class ObjectNotFound(StoreError):
     """The object asked for does not exist in the store."""
 
 
+class ObjectExists(StoreError):
+    """An exclusive write found its key taken: someone else created the object first."""
+
+    def __init__(self, where: str, key: str) -> None:
+        super().__init__(f"{where}: {key!r} already exists (written by someone else)")
+        self.key = key
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: key relative to the store's root, size in bytes, UTC mtime."""
@@ -160,8 +168,13 @@ class Store(ABC):
     url: str  # for display; never contains a secret
 
     @abstractmethod
-    def open_write(self, key: str) -> Upload:
-        """Start a streaming write of KEY; see Upload for the commit/abort contract."""
+    def open_write(self, key: str, *, exclusive: bool = False) -> Upload:
+        """Start a streaming write of KEY; see Upload for the commit/abort contract.
+
+        EXCLUSIVE makes commit a conditional create (a local hard link, S3 If-None-Match: *,
+        GCS ifGenerationMatch=0): if KEY exists by then, commit aborts and raises
+        ObjectExists instead of replacing it, so two writers never both succeed for one key.
+        """
 
     @abstractmethod
     def open_read(self, key: str) -> BinaryIO:
@@ -186,9 +199,9 @@ class Store(ABC):
         self.put_bytes(key, b"maint preflight probe\n")
         self.delete(key)
 
-    def put_bytes(self, key: str, data: bytes) -> ObjectInfo:
+    def put_bytes(self, key: str, data: bytes, *, exclusive: bool = False) -> ObjectInfo:
         """Store DATA under KEY in one go (manifests, small files) and return its info."""
-        with self.open_write(key) as upload:
+        with self.open_write(key, exclusive=exclusive) as upload:
             upload.write(data)
         assert upload.info is not None
         return upload.info

@@ -6,6 +6,8 @@ session is finalized by commit(). Abort cancels the session, and an unfinished s
 creates an object. Chunk uploads and reads are retried on 429, 5xx, timeouts and dropped
 connections by the library's policy, for at most retry_timeout seconds per request (default
 120, the library's own); a store that is down for good fails after that, with nothing left.
+An exclusive write finalizes with ifGenerationMatch=0, so GCS refuses it (412) when the key
+exists (the emulator ignores preconditions: there only real GCS enforces it).
 With STORAGE_EMULATOR_HOST set, the client talks to that emulator anonymously.
 """
 
@@ -24,6 +26,7 @@ from maintenance.secrets import mask_text
 
 from .base import (
     PROBE_PREFIX,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     Store,
@@ -93,8 +96,8 @@ class GcsStore(Store):
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def open_write(self, key: str) -> Upload:
-        return _GcsUpload(self, key)
+    def open_write(self, key: str, *, exclusive: bool = False) -> Upload:
+        return _GcsUpload(self, key, exclusive)
 
     def retry(self) -> Any:
         """The library's default retry policy, given up after retry_timeout seconds."""
@@ -247,9 +250,11 @@ def _blob_writer_class() -> type:
 class _GcsUpload(Upload):
     """A resumable upload session, started on the first full chunk or at commit."""
 
-    def __init__(self, store: GcsStore, key: str) -> None:
+    def __init__(self, store: GcsStore, key: str, exclusive: bool = False) -> None:
         super().__init__(key)
         self._store = store
+        self._exclusive = exclusive
+        condition = {"if_generation_match": 0} if exclusive else {}
         self._writer = _blob_writer_class()(
             store.blob(key),
             chunk_size=store.part_size,
@@ -257,6 +262,7 @@ class _GcsUpload(Upload):
             content_type="application/octet-stream",
             timeout=_TIMEOUT,
             retry=store.retry(),
+            **condition,
         )
 
     def _write(self, data: bytes | bytearray | memoryview) -> None:
@@ -269,6 +275,8 @@ class _GcsUpload(Upload):
         try:
             self._writer.close()
         except Exception as exc:
+            if self._exclusive and _status(exc) == 412:
+                raise ObjectExists(self._store.url, self.key) from exc
             raise self._store.error("upload", self.key, exc) from exc
         info = self._store.stat(self.key)
         if info is None:

@@ -2,7 +2,9 @@
 
 Directories are created 0700 and files 0600, since dumps hold every row of a database. A
 write goes to a hidden temporary file next to its target and is renamed into place only
-once complete and fsynced, so a crash never leaves a file at the key.
+once complete and fsynced, so a crash never leaves a file at the key. An exclusive write is
+hard-linked into place instead (link() fails if the name exists, rename() would replace it),
+so of two writers of one key only the first succeeds.
 
 A dump is flushed to disk while it is written (`_WriteBehind`), so the fsync at the end
 waits for the last few MiB, not for the whole file.
@@ -21,6 +23,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from .base import (
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     Store,
@@ -56,14 +59,14 @@ class LocalStore(Store):
         self.root = Path(root).absolute()
         self.url = self.root.as_uri()
 
-    def open_write(self, key: str) -> Upload:
+    def open_write(self, key: str, *, exclusive: bool = False) -> Upload:
         path = self._path(key)
         try:
             _make_dirs(path.parent)
             fd, partial = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
         except OSError as exc:
             raise _error(f"cannot write {key!r}", exc) from exc
-        return _LocalUpload(key, path, Path(partial), os.fdopen(fd, "wb"))
+        return _LocalUpload(key, path, Path(partial), os.fdopen(fd, "wb"), exclusive)
 
     def open_read(self, key: str) -> BinaryIO:
         path = self._path(key)
@@ -123,10 +126,14 @@ class LocalStore(Store):
 
 
 class _LocalUpload(Upload):
-    """Writes into the temporary file; commit fsyncs it and renames it over the target."""
+    """Writes into the temporary file; commit fsyncs it and renames it over the target (or,
+    when exclusive, links it to the target and removes the temporary name)."""
 
-    def __init__(self, key: str, path: Path, partial: Path, file: BinaryIO) -> None:
+    def __init__(
+        self, key: str, path: Path, partial: Path, file: BinaryIO, exclusive: bool = False
+    ) -> None:
         super().__init__(key)
+        self._exclusive = exclusive
         self._path = path
         self._partial = partial
         self._file = file
@@ -145,9 +152,15 @@ class _LocalUpload(Upload):
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            os.replace(self._partial, self._path)
+            if self._exclusive:
+                os.link(self._partial, self._path)
+                self._partial.unlink()
+            else:
+                os.replace(self._partial, self._path)
             _fsync_directory(self._path.parent)
             status = self._path.stat()
+        except FileExistsError as exc:
+            raise ObjectExists(self._path.parent.as_uri(), self.key) from exc
         except OSError as exc:
             raise _error(f"cannot complete {self.key!r}", exc) from exc
         return ObjectInfo(self.key, status.st_size, datetime.fromtimestamp(status.st_mtime, UTC))

@@ -9,7 +9,9 @@ in steps: about 2 x 128 MiB around 100 GiB. Objects smaller
 than one part go up in a single PutObject. Every request, UploadPart and
 CompleteMultipartUpload included, is retried by botocore's 'standard' retry mode on 5xx,
 throttling, timeouts and dropped connections; a write that still fails aborts its multipart
-upload so neither a partial object nor a dangling upload remains.
+upload so neither a partial object nor a dangling upload remains. An exclusive write sends
+If-None-Match: * with its PutObject or CompleteMultipartUpload, so S3 refuses it (412) when the
+key exists; moto enforces it too.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from maintenance.secrets import mask_text
 
 from .base import (
     PROBE_PREFIX,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     Store,
@@ -50,6 +53,8 @@ SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 # Errors S3 answers when the credentials are missing, wrong or not allowed.
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+# A conditional create lost: the key exists, or another conditional write is completing.
+_TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
 def from_url(url: str, options: StoreOptions) -> S3Store:
@@ -128,8 +133,8 @@ class S3Store(Store):
         self._session: Any = None
         self._lock = threading.Lock()
 
-    def open_write(self, key: str) -> Upload:
-        return _S3Upload(self, key)
+    def open_write(self, key: str, *, exclusive: bool = False) -> Upload:
+        return _S3Upload(self, key, exclusive)
 
     def open_read(self, key: str) -> BinaryIO:
         return io.BufferedReader(_S3Reader(self, key), buffer_size=MIB)
@@ -247,9 +252,10 @@ def _error_code(exc: BaseException) -> str | None:
 class _S3Upload(Upload):
     """One object: a single PutObject when it fits in a part, else a multipart upload."""
 
-    def __init__(self, store: S3Store, key: str) -> None:
+    def __init__(self, store: S3Store, key: str, exclusive: bool = False) -> None:
         super().__init__(key)
         self._store = store
+        self._condition = {"IfNoneMatch": "*"} if exclusive else {}
         self._object_key = store.object_key(key)
         self._buffer = bytearray()  # the part being filled: allocated whole, filled in place
         self._filled = 0
@@ -293,6 +299,7 @@ class _S3Upload(Upload):
                     Bucket=self._store.bucket,
                     Key=self._object_key,
                     Body=self._filled_part(),
+                    **self._condition,
                     **self._store.upload_args,
                 )
             else:
@@ -304,9 +311,12 @@ class _S3Upload(Upload):
                     Key=self._object_key,
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": self._parts},
+                    **self._condition,
                 )
                 self._stop_worker()
         except Exception as exc:
+            if self._condition and _error_code(exc) in _TAKEN:
+                raise ObjectExists(self._store.url, self.key) from exc
             raise self._store.error("upload", self.key, exc) from exc
         self._buffer, self._filled, self._spare = bytearray(), 0, None
         info = self._store.stat(self.key)

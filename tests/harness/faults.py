@@ -22,7 +22,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -64,6 +64,7 @@ class SeenRequest:
     path: str
     status: int | None
     injected: bool
+    query: Mapping[str, list[str]] = field(default_factory=dict)
 
 
 Match = Callable[[ProxyRequest], bool]
@@ -190,7 +191,8 @@ class FaultProxy:
 
     def _record(self, request: ProxyRequest, status: int | None, injected: bool) -> None:
         with self._lock:
-            self._seen.append(SeenRequest(request.method, request.path, status, injected))
+            seen = SeenRequest(request.method, request.path, status, injected, request.query)
+            self._seen.append(seen)
 
 
 def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
