@@ -43,7 +43,7 @@ from psycopg import sql
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from maintenance.units import parse_duration  # noqa: E402
+from maintenance.settings.durations import parse_duration  # noqa: E402
 from tests.harness import Cluster, start_cluster  # noqa: E402
 from tests.inventories import write_inventory  # noqa: E402
 
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each (medians)")
     parser.add_argument("--lock-timeout", default="5s", help="the product's lock_timeout")
     args = parser.parse_args()
-    lock_timeout = parse_duration(args.lock_timeout, "--lock-timeout").total_seconds()
+    lock_timeout = parse_duration(args.lock_timeout).total_seconds()
 
     cluster = start_cluster(f"maint_bench_maintenance_{os.getpid()}")
     try:

@@ -1,14 +1,14 @@
-"""Durations and sizes as people write them in vars and flags: '90d', '1h30m', '2GB', '512MiB'."""
+"""Sizes as people write them in vars and flags ('2GB', '512MiB'), and figures for people.
+
+Durations have their own grammar in maintenance.settings.durations.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from .errors import ConfigError
 
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _SIZE_UNITS = {
     "": 1, "b": 1,
     "k": 1000, "kb": 1000, "kib": 1024,
@@ -17,26 +17,6 @@ _SIZE_UNITS = {
     "t": 1000**4, "tb": 1000**4, "tib": 1024**4,
 }  # fmt: skip
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
-
-
-def parse_duration(value: str | int | float, what: str = "duration") -> timedelta:
-    """Parse '30s', '15m', '6h', '14d', '2w', '1h30m' or a number of seconds.
-
-    Raise ConfigError naming WHAT (e.g. "key 'delete_after'") for anything else.
-    """
-    if isinstance(value, bool):
-        raise ConfigError(f"{what}: expected a duration like 30s, 15m, 6h, 14d, got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ConfigError(f"{what}: a duration cannot be negative, got {value!r}")
-        return timedelta(seconds=value)
-    text = str(value).strip().lower()
-    if text.isdigit():
-        return timedelta(seconds=int(text))
-    parts = _DURATION_PART.findall(text)
-    if not parts or _DURATION_PART.sub("", text).strip():
-        raise ConfigError(f"{what}: expected a duration like 30s, 15m, 6h, 14d, got {value!r}")
-    return timedelta(seconds=sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts))
 
 
 def parse_size(value: str | int, what: str = "size") -> int:
