@@ -94,7 +94,7 @@ CASES = [
     Case("postgres-list", {"postgres": [DSN]}, "postgres: expected a mapping of keys, got a list",
          ("db.purge", "backup.db", "health.check")),
     Case("ratio-range", _maint(vacuum_dead_ratio=1.5),
-         "postgres.maintenance.vacuum_dead_ratio: expected at most 1, got 1.5", ("db.vacuum",)),
+         "postgres.maintenance.vacuum_dead_ratio: expected at most 1", ("db.vacuum",)),
     Case("ratio-bool", _maint(reindex_bloat_ratio=True),
          "postgres.maintenance.reindex_bloat_ratio: expected a number, got True", ("db.reindex",)),
     Case("count-negative", _maint(analyze_min_modifications=-1),

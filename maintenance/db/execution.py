@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import psycopg
 import structlog
@@ -84,7 +85,8 @@ class StatementRunner:
             return Attempt(Outcome.PLANNED)
         self._notices.clear()
         started = time.monotonic()
-        outcome, reason, rows, rowcount = Outcome.DONE, None, (), 0
+        rows: tuple[tuple[Any, ...], ...] = ()
+        outcome, reason, rowcount = Outcome.DONE, None, 0
         try:
             cursor = self.connection.execute(statement.query, statement.params)
             rows = tuple(cursor.fetchall()) if cursor.description else ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
@@ -91,7 +91,9 @@ def find_sessions(
     """Client sessions (not this one) in one of STATES since longer than AGE."""
     query = sql.SQL(_SESSIONS).format(since=sql.Identifier(since))
     rows = executor.connection.execute(query, {"states": list(states), "age": age}).fetchall()
-    return [Session(*row[:9], _shorten(row[9]), row[10]) for row in rows]
+    names = [field.name for field in fields(Session)]  # the query's columns, in order
+    return [Session(**{**dict(zip(names, row, strict=True)), "query": _shorten(row[9])})
+            for row in rows]  # fmt: skip
 
 
 def _shorten(query: str | None) -> str:

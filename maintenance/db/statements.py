@@ -19,7 +19,7 @@ from psycopg import sql
 class Statement:
     """A query and its parameters; `text` shows it exactly as it would be sent."""
 
-    query: sql.Composable
+    query: sql.Composed | sql.SQL
     params: Sequence[Any] | Mapping[str, Any] | None = None
 
     def text(self, connection: psycopg.Connection) -> str:

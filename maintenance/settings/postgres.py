@@ -1,7 +1,7 @@
 """The `postgres` section of a host's vars: how to reach its server and how to maintain it.
 
-Defaults are written as a user would write them ("5s", "10MB") and parsed like any value,
-so the generated docs and JSON Schema show the same words the inventory uses.
+Defaults are written as a user would write them ("5s", "10MB") and parsed like any value
+(validate_default), so the generated docs and JSON Schema show the words the inventory uses.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from .types import (
     Count,
@@ -43,15 +43,7 @@ DatabaseNames = Annotated[list[Text], BeforeValidator(_database_list)]
 Dsn = Annotated[Text, AfterValidator(_dsn)]
 
 
-class _Defaulted(Section):
-    """A section whose defaults are parsed like values, so they read "5s", not 0:00:05."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
-    )
-
-
-class PurgeRule(_Defaulted):
+class PurgeRule(Section):
     """Delete rows of one table whose date column is older than an age, in batches."""
 
     table: Text = Field(description="table to purge", examples=["events"])
@@ -77,16 +69,19 @@ class PurgeRule(_Defaulted):
     )
 
 
-class MaintenanceSettings(_Defaulted):
+class MaintenanceSettings(Section):
     """Thresholds and timeouts of the db tasks; each flag of a db task overrides its key."""
 
     lock_timeout: Duration = Field(
         "5s",
+        validate_default=True,
         description="skip an object whose lock is not granted within this (0 = wait for ever)",
         examples=["5s", "1min"],
     )
     statement_timeout: Duration = Field(
-        "1h", description="cancel a statement running longer than this (0 = no limit)"
+        "1h",
+        validate_default=True,
+        description="cancel a statement running longer than this (0 = no limit)",
     )
     vacuum_dead_ratio: Ratio = Field(
         0.1,
@@ -113,17 +108,26 @@ class MaintenanceSettings(_Defaulted):
         "size",
     )
     reindex_min_size: Size = Field(
-        "10MB", description="leave indexes smaller than this alone", examples=["10MB", "1GiB"]
+        "10MB",
+        validate_default=True,
+        description="leave indexes smaller than this alone",
+        examples=["10MB", "1GiB"],
     )
     purge_batch: Positive = Field(10_000, description="rows per DELETE of db.purge")
     purge_pause: Duration = Field(
-        "0.5s", description="pause between two batches of db.purge, so replicas keep up"
+        "0.5s",
+        validate_default=True,
+        description="pause between two batches of db.purge, so replicas keep up",
     )
     long_query_age: Duration = Field(
-        "5min", description="db.long_queries counts queries running longer than this"
+        "5min",
+        validate_default=True,
+        description="db.long_queries counts queries running longer than this",
     )
     idle_age: Duration = Field(
-        "10min", description="db.idle_connections counts sessions idle longer than this"
+        "10min",
+        validate_default=True,
+        description="db.idle_connections counts sessions idle longer than this",
     )
     purge: list[PurgeRule] = Field(
         default_factory=list,
@@ -155,7 +159,7 @@ class MaintenanceSettings(_Defaulted):
         return problems
 
 
-class PostgresSettings(_Defaulted):
+class PostgresSettings(Section):
     """The host's PostgreSQL server: where it is, how to reach it, what to maintain."""
 
     dsn: Dsn | None = Field(
@@ -189,7 +193,8 @@ class PostgresSettings(_Defaulted):
         examples=["/usr/lib/postgresql/15/bin"],
     )
     maintenance: MaintenanceSettings = Field(
-        default_factory=MaintenanceSettings,
+        default_factory=dict,
+        validate_default=True,
         description="thresholds and timeouts of the db tasks, and db.purge's rules",
     )
 
