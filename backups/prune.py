@@ -24,6 +24,7 @@ from maintenance.settings.problems import problems_of
 from . import catalog
 from .host_store import open_host_store
 from .layout import GLOBALS, host_prefix
+from .leftovers import sweep_leftovers
 from .retention import Decision, Policy, Snapshot, plan_retention, within_cutoff
 from .stores import Store
 
@@ -155,15 +156,24 @@ def prune_host(host: Host, runner: object, options: PruneOptions) -> Result:
         prune_database(host, store, name, dry_run=options.dry_run, overrides=overrides)
         for name in stored_databases(store, host.name)
     ]
+    grace = host.settings.backup.incomplete_grace
+    unfinished = sweep_leftovers(
+        store, host.name, grace, dry_run=options.dry_run, now=datetime.now(UTC)
+    )
     removed = sum(len(o["removed"]) + len(o["incomplete_removed"]) for o in outcomes)
     kept = sum(len(o["kept"]) for o in outcomes)
     verb = "would remove" if options.dry_run else "removed"
-    status = Status.OK if options.dry_run or not removed else Status.CHANGED
+    status = Status.OK if options.dry_run or not (removed or unfinished) else Status.CHANGED
     summary = f"{verb} {removed} backups, kept {kept}"
+    if unfinished:
+        summary += f"; {verb} {len(unfinished)} unfinished writes"
     if options.dry_run:
         summary += "".join(
             f"; {o['database']}: {o['keep_within']['says']}" for o in outcomes if o["keep_within"]
         )
     return Result(
-        host.name, status, details={"store": store.url, "databases": outcomes}, summary=summary
+        host.name,
+        status,
+        details={"store": store.url, "databases": outcomes, "unfinished_removed": unfinished},
+        summary=summary,
     )

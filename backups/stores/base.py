@@ -55,6 +55,14 @@ class ObjectExists(StoreError):
         self.key = key
 
 
+class ObjectExists(StoreError):
+    """An exclusive write found its key taken: someone else created the object first."""
+
+    def __init__(self, where: str, key: str) -> None:
+        super().__init__(f"{where}: {key!r} already exists (written by someone else)")
+        self.key = key
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: key relative to the store's root, size in bytes, UTC mtime."""
@@ -62,6 +70,18 @@ class ObjectInfo:
     key: str
     size: int
     modified: datetime
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What an interrupted write left behind (a hidden partial file, an unfinished multipart
+    upload): never an object, but it holds storage until removed. `handle` is the backend's
+    own reference to it (a path, an upload id)."""
+
+    key: str
+    size: int
+    modified: datetime
+    handle: str
 
 
 class Upload(ABC):
@@ -191,6 +211,15 @@ class Store(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Delete KEY; a missing key is not an error."""
+
+    def leftovers(self, prefix: str = "") -> list[Leftover]:
+        """Unfinished writes under PREFIX, for backup.prune to remove once old enough. A
+        backend whose unfinished writes leave nothing that can be listed returns []."""
+        return []
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Remove LEFTOVER (see leftovers()); one already gone is not an error."""
+        raise StoreError(f"{self.url}: no unfinished writes to remove ({leftover.key!r})")
 
     def preflight(self) -> None:
         """Check, quickly, that the store is reachable and writable by writing and deleting a

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from .base import (
+    Leftover,
     ObjectExists,
     ObjectInfo,
     ObjectNotFound,
@@ -95,6 +96,34 @@ class LocalStore(Store):
 
     def stat(self, key: str) -> ObjectInfo | None:
         return self._info(key, self._path(key))
+
+    def leftovers(self, prefix: str = "") -> list[Leftover]:
+        """Hidden partial files of interrupted writes; their mtime is when they were last
+        written to, so a running backup's file always looks young."""
+        check_prefix(prefix)
+        start = self.root.joinpath(*prefix.split("/")[:-1])
+        found = []
+        for directory, _, files in os.walk(start, onerror=self._walk_error):
+            for name in files:
+                path = Path(directory, name)
+                key = path.relative_to(self.root).as_posix()
+                if _PARTIAL.fullmatch(name) and key.startswith(prefix):
+                    try:
+                        status = path.stat()
+                    except FileNotFoundError:
+                        continue  # committed or aborted meanwhile
+                    modified = datetime.fromtimestamp(status.st_mtime, UTC)
+                    found.append(Leftover(key, status.st_size, modified, str(path)))
+        return sorted(found, key=lambda leftover: leftover.key)
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        path = Path(leftover.handle)
+        if not _PARTIAL.fullmatch(path.name) or not path.is_relative_to(self.root):
+            raise StoreError(f"local store: {leftover.key!r} is not a partial write")
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _error(f"cannot remove {leftover.key!r}", exc) from exc
 
     def delete(self, key: str) -> None:
         try:

@@ -30,6 +30,7 @@ from maintenance.secrets import mask_text
 
 from .base import (
     PROBE_PREFIX,
+    Leftover,
     ObjectExists,
     ObjectInfo,
     ObjectNotFound,
@@ -165,6 +166,38 @@ class S3Store(Store):
             self.client().delete_object(Bucket=self.bucket, Key=self.object_key(key))
         except Exception as exc:
             raise self.error("delete", key, exc) from exc
+
+    def leftovers(self, prefix: str = "") -> list[Leftover]:
+        """Unfinished multipart uploads under PREFIX (a killed backup's parts keep costing
+        storage until aborted), dated by their last part: a running backup sends one every
+        few seconds, so only a dead upload grows old, however long the backup runs."""
+        check_prefix(prefix)
+        client = self.client()
+        found = []
+        try:
+            uploads = client.get_paginator("list_multipart_uploads")
+            for page in uploads.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Uploads", ()):
+                    modified, size = item["Initiated"], 0
+                    parts = client.get_paginator("list_parts").paginate(
+                        Bucket=self.bucket, Key=item["Key"], UploadId=item["UploadId"]
+                    )
+                    for part in (part for page in parts for part in page.get("Parts", ())):
+                        modified, size = max(modified, part["LastModified"]), size + part["Size"]
+                    key = item["Key"][len(self.prefix) :]
+                    found.append(Leftover(key, size, modified.astimezone(UTC), item["UploadId"]))
+        except Exception as exc:
+            raise self.error("list the unfinished uploads under", prefix, exc) from exc
+        return found
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        try:
+            self.client().abort_multipart_upload(
+                Bucket=self.bucket, Key=self.object_key(leftover.key), UploadId=leftover.handle
+            )
+        except Exception as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                raise self.error("abort the multipart upload of", leftover.key, exc) from exc
 
     def preflight(self) -> None:
         """Write and delete a probe object, with short timeouts but the same retries as every

@@ -1,0 +1,113 @@
+"""backup.prune sweeps what killed backups leave behind (issue 14, item 4): hidden partial
+files of the local store and unfinished S3 multipart uploads, under the host's own prefix,
+once older than backup.incomplete_grace; a dry run lists them; a running backup's are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.inventories import write_inventory
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def prune(inventory: Path, *flags: str) -> dict:
+    done = subprocess.run(
+        ["maint", "backup.prune", "-i", str(inventory), "--json", *flags],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["results"][0]
+
+
+def inventory_for(tmp_path: Path, prod_cluster, backup: dict) -> Path:
+    host = {
+        "ansible_connection": "local",
+        "postgres": {"dsn": prod_cluster.dsn()},
+        "backup": {"retention": {"keep_last": 1}, **backup},
+    }
+    return write_inventory(tmp_path / "inv.yaml", {"db1": host})
+
+
+def test_local_partial_files_older_than_the_grace_are_removed(tmp_path, prod_cluster) -> None:
+    store = tmp_path / "store"
+    directory = store / "db1" / "app"
+    directory.mkdir(parents=True)
+    dead = directory / ".20240501T000000Z.dump.zst.partial-k1ll3d"
+    running = directory / ".20240502T000000Z.dump.zst.partial-runn1ng"
+    foreign = store / "db2" / "app" / ".20240501T000000Z.dump.zst.partial-0th3r"
+    foreign.parent.mkdir(parents=True)
+    for path in (dead, running, foreign):
+        path.write_bytes(b"x" * 4096)
+    three_days_ago = time.time() - 3 * 86400
+    for path in (dead, foreign):
+        os.utime(path, (three_days_ago, three_days_ago))
+    inventory = inventory_for(tmp_path, prod_cluster, {"store": str(store)})
+
+    planned = prune(inventory, "--dry-run")
+    assert [item["key"] for item in planned["details"]["unfinished_removed"]] == [
+        "db1/app/" + dead.name
+    ]
+    assert "would remove" in planned["summary"] and "1 unfinished" in planned["summary"]
+    assert dead.exists()
+
+    done = prune(inventory)
+    assert done["status"] == "changed"
+    assert not dead.exists()
+    assert running.exists(), "a running backup's partial file was removed"
+    assert foreign.exists(), "another host's partial file was removed"
+
+
+def test_s3_multipart_uploads_older_than_the_grace_are_aborted(
+    tmp_path, prod_cluster, s3_server
+) -> None:
+    client = boto3.client("s3", endpoint_url=s3_server.url)
+    bucket = f"left-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+
+    def start(key: str) -> str:
+        upload = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        client.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 100)
+        return upload
+
+    start("pg/db1/app/20240501T000000Z.dump.zst")  # a killed backup
+    start("pg/db2/app/20240501T000000Z.dump.zst")  # another host's
+    start("elsewhere/db1/app/20240501T000000Z.dump.zst")  # outside the store's prefix
+    time.sleep(6)
+    start("pg/db1/app/20240502T000000Z.dump.zst")  # a running backup
+    inventory = inventory_for(
+        tmp_path,
+        prod_cluster,
+        {"store": f"s3://{bucket}/pg", "endpoint_url": s3_server.url, "incomplete_grace": "4s"},
+    )
+
+    def uploads() -> list[str]:
+        return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket)["Uploads"])
+
+    planned = prune(inventory, "--dry-run")
+    assert [item["key"] for item in planned["details"]["unfinished_removed"]] == [
+        "db1/app/20240501T000000Z.dump.zst"
+    ]
+    assert len(uploads()) == 4
+
+    prune(inventory)
+    assert uploads() == [
+        "elsewhere/db1/app/20240501T000000Z.dump.zst",
+        "pg/db1/app/20240502T000000Z.dump.zst",
+        "pg/db2/app/20240501T000000Z.dump.zst",
+    ]
