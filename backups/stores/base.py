@@ -55,14 +55,6 @@ class ObjectExists(StoreError):
         self.key = key
 
 
-class ObjectExists(StoreError):
-    """An exclusive write found its key taken: someone else created the object first."""
-
-    def __init__(self, where: str, key: str) -> None:
-        super().__init__(f"{where}: {key!r} already exists (written by someone else)")
-        self.key = key
-
-
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: key relative to the store's root, size in bytes, UTC mtime."""
