@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import zstandard  # noqa: E402
 
-from backups.codecs import ZSTD_JOB_SIZE  # noqa: E402
+from backups.archive.codecs import ZSTD_JOB_SIZE  # noqa: E402
 from bench.measure import (  # noqa: E402
     Contender,
     Sample,

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from pydantic import ValidationError
 
-from backups.freshness import backup_freshness
+from backups.tasks.freshness import backup_freshness
 
 from . import pg
 from .errors import MaintError

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from psycopg import sql
 
-from backups.codecs import decompressing_reader
-from backups.layout import parse_key
+from backups.archive.codecs import decompressing_reader
+from backups.archive.layout import parse_key
 from backups.stores import Store
 from tests.harness import Cluster
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from backups.layout import parse_key
-from backups.manifest import Manifest
+from backups.archive.layout import parse_key
+from backups.archive.manifest import Manifest
 from backups.stores import open_store
 from tests.backup_helpers import (
     EVIL_TABLE,
@@ -329,7 +329,7 @@ def test_old_pg_dump_is_refused_naming_the_version_needed(prod_cluster, shop, tm
 
 def test_the_versions_own_pg_dump_is_chosen_over_the_wrapper_on_path():
     """Debian's /usr/bin/pg_dump (pg_wrapper) also reports 15; the version's own binary wins."""
-    from backups.clients import find_client
+    from backups.postgres.clients import find_client
     from maintenance.inventory import Host
     from maintenance.runners import LocalRunner
 
@@ -350,7 +350,7 @@ def test_globals_are_stored_beside_the_dumps(prod_cluster, tmp_path):
     key = report["results"][0]["details"]["key"]
     assert key.startswith("db1/_globals/") and key.endswith(".sql.zst")
     store = open_store(str(tmp_path / "s"))
-    from backups.codecs import decompressing_reader
+    from backups.archive.codecs import decompressing_reader
 
     with store.open_read(key) as raw:
         text = decompressing_reader("zst", raw).read().decode()

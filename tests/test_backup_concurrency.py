@@ -16,7 +16,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from backups.manifest import Manifest
+from backups.archive.manifest import Manifest
 from backups.stores import ObjectExists, open_store
 from tests.harness.faults import FaultProxy
 from tests.inventories import write_inventory

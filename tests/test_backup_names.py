@@ -13,7 +13,7 @@ import uuid
 import boto3
 import pytest
 
-from backups.layout import database_key, host_prefix, parse_key
+from backups.archive.layout import database_key, host_prefix, parse_key
 from backups.stores import open_store
 from tests.inventories import write_inventory
 

@@ -14,7 +14,7 @@ import yaml
 from maintenance.settings.reference import render
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
 
 
 def maint(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

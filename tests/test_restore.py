@@ -9,8 +9,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from backups.manifest import Manifest
-from backups.scratch import MARK
+from backups.archive.manifest import Manifest
+from backups.postgres.scratch import MARK
 from backups.stores import open_store
 from tests.backup_helpers import ODD_TABLE, make_sample_database, table_digests
 from tests.inventories import fleet_vars, write_inventory

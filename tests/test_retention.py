@@ -16,7 +16,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from backups.retention import (
+from backups.tasks.retention import (
     CLOCK_SKEW,
     UNLIMITED,
     Decision,

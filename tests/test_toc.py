@@ -17,11 +17,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from backups.fetch import fetch_to_host
-from backups.layout import parse_key
-from backups.manifest import Manifest
-from backups.stores import open_store
-from backups.toc import (
+from backups.archive.layout import parse_key
+from backups.archive.manifest import Manifest
+from backups.archive.toc import (
     BLK_BLOBS,
     BLK_DATA,
     K_OFFSET_NO_DATA,
@@ -31,6 +29,8 @@ from backups.toc import (
     Toc,
     parse_toc,
 )
+from backups.postgres.fetch import fetch_to_host
+from backups.stores import open_store
 from maintenance.inventory import Host
 from maintenance.runners import LocalRunner
 from tests.backup_helpers import make_sample_database, table_digests

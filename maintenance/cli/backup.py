@@ -23,14 +23,14 @@ KEEP_FLAGS = {
 def _validate(host, options) -> None:
     """Refuse what only the store backend can check (bucket names, endpoints, part sizes)
     before any host starts work; the vars themselves were checked when the inventory loaded."""
-    from backups.host_store import open_host_store
+    from backups.stores.host import open_host_store
 
     open_host_store(host)
 
 
 def _validate_db(host, options) -> None:
     """As _validate, and with --prune a keep policy that is missing, before any dump."""
-    from backups.prune import policy_for
+    from backups.tasks.prune import policy_for
 
     _validate(host, options)
     if options.prune:
@@ -39,7 +39,7 @@ def _validate_db(host, options) -> None:
 
 def _validate_prune(host, options) -> None:
     """As _validate, and a keep policy that is empty or bad once the flags apply."""
-    from backups.prune import policy_for
+    from backups.tasks.prune import policy_for
 
     _validate(host, options)
     policy_for(host, dict(options.overrides))
@@ -70,7 +70,7 @@ def db(
     The manifest (size, sha256, row counts from the dump's own snapshot) is written last;
     a failed dump leaves no object behind.
     """
-    from backups.backup import BackupOptions, backup_host
+    from backups.tasks.backup import BackupOptions, backup_host
 
     options = BackupOptions(databases=tuple(database or ()), prune=prune, dry_run=dry_run)
     run_task(
@@ -88,7 +88,7 @@ def db(
 @task(name="globals", help=task_help())
 def globals_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS):
     """Back up roles and tablespaces (pg_dumpall --globals-only) beside the database dumps."""
-    from backups.globals import backup_globals
+    from backups.tasks.globals import backup_globals
 
     run_task(
         "backup.globals",
@@ -105,7 +105,7 @@ def globals_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS):
 @task(name="list", help=task_help(database="only this database's backups"))
 def list_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, database=None):
     """List complete backups per host and database: time, age, size, codec, key."""
-    from backups.listing import ListOptions, list_host
+    from backups.tasks.listing import ListOptions, list_host
 
     run_task(
         "backup.list",
@@ -143,7 +143,7 @@ def prune(
 
     Never removes the newest complete backup; refuses an empty policy.
     """
-    from backups.prune import PruneOptions, prune_host
+    from backups.tasks.prune import PruneOptions, prune_host
 
     given = {
         "keep_last": keep_last,

@@ -81,7 +81,7 @@ def db(
     Refuses a non-empty database without --force; asks for confirmation unless --yes.
     Globals backups (roles, tablespaces) are replayed with psql.
     """
-    from backups.restore import RestoreOptions, restore_target_host, validate_restore
+    from backups.tasks.restore import RestoreOptions, restore_target_host, validate_restore
 
     run_task(
         "restore.db", restore_target_host, None,

@@ -106,7 +106,8 @@ def render() -> str:
             example = prop.get("examples")
             meaning = _cell(prop.get("description", ""))
             if example:
-                meaning = f"{meaning.rstrip('.')}. Example: `{json.dumps(example[0])}`.".lstrip(". ")
+                said = f"Example: `{json.dumps(example[0])}`."
+                meaning = f"{meaning.rstrip('.')}. {said}" if meaning else said
             lines.append(
                 f"| `{key}` | {_cell(type_words(prop, paths))} | {_default(prop)} | {meaning} |"
             )

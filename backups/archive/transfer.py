@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from backups.archive.layout import BackupKey
+from backups.archive.manifest import Manifest
+from backups.archive.pipeline import BackupStream, Progress
+from backups.stores import ObjectExists, Store
 from maintenance.errors import MaintError
 from maintenance.runners import Runner
 from maintenance.secrets import mask_text
-
-from .layout import BackupKey
-from .manifest import Manifest
-from .pipeline import BackupStream, Progress
-from .stores import ObjectExists, Store
 
 
 class DumpError(MaintError):

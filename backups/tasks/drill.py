@@ -16,6 +16,15 @@ from typing import Any
 
 import structlog
 
+from backups.archive import catalog
+from backups.archive.layout import BackupKey, parse_key
+from backups.archive.manifest import Manifest, ManifestError
+from backups.postgres.checks import compare_counts, run_user_checks
+from backups.postgres.fetch import fetch_to_host, remote_path
+from backups.postgres.restore_tool import restore_command, restore_tool
+from backups.postgres.scratch import create_scratch, drop_scratch, scratch_name
+from backups.stores import Store
+from backups.stores.host import open_host_store
 from maintenance import pg
 from maintenance.errors import ConfigError, HostUnreachable, MaintError
 from maintenance.inventory import Host, Inventory
@@ -23,16 +32,6 @@ from maintenance.results import Result, Status
 from maintenance.runners import Runner, runner_for
 from maintenance.secrets import mask_text
 from maintenance.units import format_duration
-
-from . import catalog
-from .checks import compare_counts, run_user_checks
-from .fetch import fetch_to_host, remote_path
-from .host_store import open_host_store
-from .layout import BackupKey, parse_key
-from .manifest import Manifest, ManifestError
-from .restore_tool import restore_command, restore_tool
-from .scratch import create_scratch, drop_scratch, scratch_name
-from .stores import Store
 
 TASK = "restore.verify"
 log = structlog.get_logger()

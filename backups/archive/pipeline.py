@@ -11,10 +11,9 @@ import sys
 import time
 from typing import TextIO
 
+from backups.archive.codecs import Writer, compressing_writer
+from backups.archive.toc import OffsetObserver
 from maintenance.units import format_size
-
-from .codecs import Writer, compressing_writer
-from .toc import OffsetObserver
 
 
 class DigestWriter:

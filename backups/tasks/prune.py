@@ -15,18 +15,17 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from backups.archive import catalog
+from backups.archive.layout import GLOBALS, host_prefix
+from backups.archive.leftovers import sweep_leftovers
+from backups.stores import Store
+from backups.stores.host import open_host_store
+from backups.tasks.retention import Decision, Policy, Snapshot, plan_retention, within_cutoff
 from maintenance.errors import ConfigError
 from maintenance.inventory import Host
 from maintenance.results import Result, Status
 from maintenance.settings.backup import EMPTY_POLICY, PARTIAL, RetentionSettings
 from maintenance.settings.problems import problems_of
-
-from . import catalog
-from .host_store import open_host_store
-from .layout import GLOBALS, host_prefix
-from .leftovers import sweep_leftovers
-from .retention import Decision, Policy, Snapshot, plan_retention, within_cutoff
-from .stores import Store
 
 log = structlog.get_logger()
 

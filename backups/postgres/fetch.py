@@ -28,14 +28,13 @@ from collections.abc import Callable
 import structlog
 import zstandard
 
+from backups.archive.codecs import decompressing_reader
+from backups.archive.layout import BackupKey
+from backups.archive.manifest import Manifest
+from backups.archive.toc import OffsetObserver
+from backups.stores import Store
 from maintenance.errors import MaintError
 from maintenance.runners import Runner
-
-from .codecs import decompressing_reader
-from .layout import BackupKey
-from .manifest import Manifest
-from .stores import Store
-from .toc import OffsetObserver
 
 log = structlog.get_logger()
 

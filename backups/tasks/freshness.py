@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from backups.archive import catalog
+from backups.archive.layout import GLOBALS
+from backups.stores.host import open_host_store
 from maintenance.inventory import Host
-
-from . import catalog
-from .host_store import open_host_store
-from .layout import GLOBALS
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from backups.archive import catalog
+from backups.stores.host import open_host_store
 from maintenance.inventory import Host
 from maintenance.results import Result, Status
 from maintenance.units import format_duration, format_size
-
-from . import catalog
-from .host_store import open_host_store
 
 
 @dataclass(frozen=True)

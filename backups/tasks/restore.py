@@ -13,21 +13,20 @@ from typing import Any
 
 from psycopg import sql
 
+from backups.archive.layout import BackupKey, parse_key
+from backups.archive.manifest import Manifest
+from backups.postgres.checks import compare_counts
+from backups.postgres.clients import find_client
+from backups.postgres.fetch import fetch_to_host, remote_path
+from backups.postgres.restore_tool import restore_command, restore_tool
+from backups.stores import Store, open_store
+from backups.stores.host import open_host_store
 from maintenance import pg
 from maintenance.errors import ConfigError, MaintError
 from maintenance.inventory import Host, Inventory
 from maintenance.results import Result, Status
 from maintenance.runners import Runner
 from maintenance.secrets import mask_text
-
-from .checks import compare_counts
-from .clients import find_client
-from .fetch import fetch_to_host, remote_path
-from .host_store import open_host_store
-from .layout import BackupKey, parse_key
-from .manifest import Manifest
-from .restore_tool import restore_command, restore_tool
-from .stores import Store, open_store
 
 TASK = "restore.db"
 

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from backups.archive.codecs import suffix
+from backups.archive.layout import globals_key
+from backups.archive.manifest import Manifest
+from backups.archive.transfer import dump_into_store, write_manifest
+from backups.postgres.clients import find_client
+from backups.postgres.snapshot import server_version
+from backups.stores.host import open_host_store
 from maintenance import __version__, pg
 from maintenance.inventory import Host
 from maintenance.results import Result, Status
 from maintenance.runners import Runner
 from maintenance.units import format_size
-
-from .clients import find_client
-from .codecs import suffix
-from .host_store import open_host_store
-from .layout import globals_key
-from .manifest import Manifest
-from .snapshot import server_version
-from .transfer import dump_into_store, write_manifest
 
 TASK = "backup.globals"
 

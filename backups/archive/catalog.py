@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from backups.archive.layout import MANIFEST_SUFFIX, VERIFY_SUFFIX, BackupKey, host_prefix, parse_key
+from backups.stores import ObjectInfo, Store
 from maintenance.errors import MaintError
-
-from .layout import MANIFEST_SUFFIX, VERIFY_SUFFIX, BackupKey, host_prefix, parse_key
-from .stores import ObjectInfo, Store
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from backups.archive.manifest import TableCount
 from maintenance import pg
-
-from .manifest import TableCount
 
 _TABLES = """
 SELECT n.nspname, c.relname, pg_relation_size(c.oid), c.reltuples::bigint

@@ -14,9 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from backups.archive.manifest import TableCount
 from maintenance.settings.backup import RestoreCheck
-
-from .manifest import TableCount
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from backups.archive.manifest import Manifest
+from backups.postgres.clients import ClientTool, find_client
+from backups.postgres.snapshot import server_version
 from maintenance import pg
 from maintenance.runners import Runner
-
-from .clients import ClientTool, find_client
-from .manifest import Manifest
-from .snapshot import server_version
 
 
 def restore_tool(server: pg.Postgres, runner: Runner, manifest: Manifest) -> ClientTool:

@@ -13,8 +13,8 @@ from typing import Any
 
 import structlog
 
-from .layout import host_prefix
-from .stores import Store
+from backups.archive.layout import host_prefix
+from backups.stores import Store
 
 log = structlog.get_logger()
 

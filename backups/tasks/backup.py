@@ -13,6 +13,16 @@ from typing import Any
 
 import structlog
 
+from backups.archive import catalog
+from backups.archive.codecs import suffix
+from backups.archive.layout import BackupKey, database_key
+from backups.archive.manifest import Manifest, TableCount
+from backups.archive.transfer import DumpError, dump_into_store, write_manifest
+from backups.postgres.clients import ClientTool, find_client
+from backups.postgres.snapshot import count_rows, exported_snapshot, server_version
+from backups.stores import Store
+from backups.stores.host import open_host_store
+from backups.tasks.prune import prune_database, prune_plan
 from maintenance import __version__, pg
 from maintenance.errors import HostUnreachable, MaintError
 from maintenance.inventory import Host
@@ -21,17 +31,6 @@ from maintenance.runners import Runner
 from maintenance.secrets import mask_text
 from maintenance.settings.backup import BackupSettings
 from maintenance.units import format_size
-
-from . import catalog
-from .clients import ClientTool, find_client
-from .codecs import suffix
-from .host_store import open_host_store
-from .layout import BackupKey, database_key
-from .manifest import Manifest, TableCount
-from .prune import prune_database, prune_plan
-from .snapshot import count_rows, exported_snapshot, server_version
-from .stores import Store
-from .transfer import DumpError, dump_into_store, write_manifest
 
 TASK = "backup.db"
 log = structlog.get_logger()

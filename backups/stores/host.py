@@ -7,9 +7,8 @@ nothing.
 
 from __future__ import annotations
 
+from backups.stores import Store, open_store
 from maintenance.inventory import Host
-
-from .stores import Store, open_store
 
 
 def open_host_store(host: Host) -> Store:

@@ -1,0 +1,1 @@
+"""PostgreSQL client tools for dumps and restores: versions, snapshots, scratch databases."""

@@ -1,0 +1,1 @@
+"""The backup procedures behind the tasks: backup, globals, list, prune, drill, restore."""
