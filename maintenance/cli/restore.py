@@ -35,7 +35,7 @@ def verify(
     with the manifest, runs restore_checks, records <key>.verify.json and drops the scratch
     database. --limit selects the source hosts; the target is looked up in the whole inventory.
     """
-    from backups import drill
+    from backups.tasks import drill
 
     run_task(
         "restore.verify", drill.verify_host, None,
