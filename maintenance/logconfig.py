@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -15,7 +16,9 @@ import structlog
 from .secrets import mask_value
 
 
-def _mask_secrets(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask_secrets(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> Mapping[str, Any]:
     return mask_value(event)
 
 

@@ -10,9 +10,11 @@ The codec and level a host may ask for are checked by its settings (settings/bac
 from __future__ import annotations
 
 import gzip
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import zstandard
+
+from maintenance.streams import Reader, Writer
 
 GZIP_LEVEL = 6
 ZSTD_LEVEL = 3
@@ -23,8 +25,18 @@ ZSTD_LEVEL = 3
 ZSTD_JOB_SIZE = 2 << 20
 
 
-class Writer(Protocol):
-    def write(self, data: bytes) -> int: ...
+class FlushableWriter(Writer, Protocol):
+    """A sink gzip accepts: GzipFile.flush() flushes its file object too."""
+
+    def flush(self) -> object: ...
+
+
+class CompressingWriter(Protocol):
+    """What compressing_writer returns: close() ends the compressed stream."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class _Passthrough:
@@ -34,7 +46,8 @@ class _Passthrough:
         self._sink = sink
 
     def write(self, data: bytes) -> int:
-        return self._sink.write(data)
+        self._sink.write(data)
+        return len(data)
 
     def close(self) -> None:
         """Nothing buffered to flush."""
@@ -45,23 +58,36 @@ def suffix(codec: str) -> str | None:
     return None if codec == "none" else codec
 
 
-def compressing_writer(codec: str, sink: Writer, level: int | None = None):
+def compressing_writer(
+    codec: str, sink: FlushableWriter, level: int | None = None
+) -> CompressingWriter:
     """A writer compressing into SINK; close() flushes the end of the stream, not SINK."""
     if codec == "zst":
         params = zstandard.ZstdCompressionParameters.from_level(
             level or ZSTD_LEVEL, threads=-1, job_size=ZSTD_JOB_SIZE
         )
         compressor = zstandard.ZstdCompressor(compression_params=params)
-        return compressor.stream_writer(sink, closefd=False, write_return_read=True)
+        # zstandard's stub asks for IO[bytes]; the writer only calls write() (and flush() on
+        # its own flush), as its documentation says.
+        return compressor.stream_writer(
+            sink,  # type: ignore[arg-type]
+            closefd=False,
+            write_return_read=True,
+        )
     if codec == "gz":
         return gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=level or GZIP_LEVEL, mtime=0)
     return _Passthrough(sink)
 
 
-def decompressing_reader(codec: str | None, source: BinaryIO) -> BinaryIO:
+def decompressing_reader(codec: str | None, source: Reader) -> Reader:
     """A reader giving SOURCE's bytes decompressed by CODEC (None or 'none': unchanged)."""
     if codec == "zst":
-        return zstandard.ZstdDecompressor().stream_reader(source, closefd=False)
+        # zstandard's stub asks for IO[bytes]; the reader only calls read(), as documented.
+        return zstandard.ZstdDecompressor().stream_reader(
+            source,  # type: ignore[arg-type]
+            closefd=False,
+        )
     if codec == "gz":
-        return gzip.GzipFile(fileobj=source, mode="rb")
+        # typeshed asks for seek() too; GzipFile only seeks to rewind, and nothing here does.
+        return gzip.GzipFile(fileobj=source, mode="rb")  # type: ignore[call-overload]
     return source

@@ -11,8 +11,9 @@ import sys
 import time
 from typing import TextIO
 
-from backups.archive.codecs import Writer, compressing_writer
+from backups.archive.codecs import compressing_writer
 from backups.archive.toc import OffsetObserver
+from maintenance.streams import Writer
 from maintenance.units import format_size
 
 
@@ -29,6 +30,9 @@ class DigestWriter:
         self.size += len(data)
         self._sink.write(data)
         return len(data)
+
+    def flush(self) -> None:
+        """Nothing held here; gzip calls it, and the store's writer flushes when it closes."""
 
 
 class Progress:

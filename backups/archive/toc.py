@@ -349,6 +349,7 @@ class OffsetObserver:
 
     def patched_toc(self) -> bytes | None:
         """The header+TOC with every data block's offset set, once the stream ended."""
+        offsets: dict[int, int] | None
         if self._known is not None and self._toc is not None and self.reason is None:
             offsets = self._known
         else:

@@ -56,7 +56,9 @@ def compare_counts(
             results.append(CountCheck(name, count.rows, None, count.exact, False))
             continue
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(*map(sql.Identifier, present[name]))
-        actual = int(connection.execute(query).fetchone()[0])
+        row = connection.execute(query).fetchone()
+        assert row is not None  # count(*) always returns one row
+        actual = int(row[0])
         ok = actual == count.rows if count.exact else _within(actual, count.rows, tolerance)
         results.append(CountCheck(name, count.rows, actual, count.exact, ok))
     return results

@@ -8,6 +8,7 @@ looks like a backup.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import re
 import secrets
@@ -204,7 +205,7 @@ class Store(ABC):
     def delete(self, key: str) -> None:
         """Delete KEY; a missing key is not an error."""
 
-    def leftovers(self, prefix: str = "") -> list[Leftover]:
+    def leftovers(self, prefix: str = "") -> builtins.list[Leftover]:  # list: a method here
         """Unfinished writes under PREFIX, for backup.prune to remove once old enough. A
         backend whose unfinished writes leave nothing that can be listed returns []."""
         return []

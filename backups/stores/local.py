@@ -12,6 +12,7 @@ waits for the last few MiB, not for the whole file.
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import tempfile
@@ -97,7 +98,7 @@ class LocalStore(Store):
     def stat(self, key: str) -> ObjectInfo | None:
         return self._info(key, self._path(key))
 
-    def leftovers(self, prefix: str = "") -> list[Leftover]:
+    def leftovers(self, prefix: str = "") -> builtins.list[Leftover]:  # list: a method here
         """Hidden partial files of interrupted writes; their mtime is when they were last
         written to, so a running backup's file always looks young."""
         check_prefix(prefix)

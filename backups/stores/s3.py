@@ -16,6 +16,7 @@ key exists; moto enforces it too.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import io
 import secrets
@@ -167,7 +168,7 @@ class S3Store(Store):
         except Exception as exc:
             raise self.error("delete", key, exc) from exc
 
-    def leftovers(self, prefix: str = "") -> list[Leftover]:
+    def leftovers(self, prefix: str = "") -> builtins.list[Leftover]:  # list: a method here
         """Unfinished multipart uploads under PREFIX (a killed backup's parts keep costing
         storage until aborted), dated by their last part: a running backup sends one every
         few seconds, so only a dead upload grows old, however long the backup runs."""

@@ -83,7 +83,9 @@ def database_state(server: pg.Postgres, database: str) -> str:
         if exists.fetchone() is None:
             return "absent"
     with server.connect(database) as connection:
-        count = connection.execute(_USER_TABLES).fetchone()[0]
+        row = connection.execute(_USER_TABLES).fetchone()
+        assert row is not None  # an aggregate: always one row
+        count = row[0]
     return "empty" if count == 0 else f"{count} objects"
 
 

@@ -15,11 +15,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from ..errors import CommandError
 from ..inventory import Host
 from ..secrets import mask_text
+from ..streams import Reader, Writer
 
 CHUNK = 1024 * 1024
 STDERR_LIMIT = 64 * 1024
@@ -87,8 +87,8 @@ class Runner(ABC):
         self,
         command: Command,
         *,
-        stdout: BinaryIO | None = None,
-        stdin: BinaryIO | None = None,
+        stdout: Writer | None = None,
+        stdin: Reader | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> CommandResult:
@@ -113,7 +113,7 @@ class Runner(ABC):
         *,
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
-        stdin: BinaryIO | None = None,
+        stdin: Reader | None = None,
     ) -> CommandResult:
         """Run COMMAND and return its text output; a non-zero exit is returned, not raised."""
         buffer = io.BytesIO()
@@ -153,7 +153,7 @@ class Feeder:
 
     def __init__(
         self,
-        reader: BinaryIO | None,
+        reader: Reader | None,
         send: Callable[[bytes], object],
         close: Callable[[], object],
         prefix: bytes = b"",

@@ -9,9 +9,9 @@ import signal
 import subprocess
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import BinaryIO
 
 from ..errors import CommandError, CommandTimeout
+from ..streams import Reader, Writer
 from .base import (
     CHUNK,
     Command,
@@ -32,8 +32,8 @@ class LocalRunner(Runner):
         self,
         command: Command,
         *,
-        stdout: BinaryIO | None = None,
-        stdin: BinaryIO | None = None,
+        stdout: Writer | None = None,
+        stdin: Reader | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> CommandResult:
@@ -50,7 +50,9 @@ class LocalRunner(Runner):
         stderr = StderrTail()
         readers: list = [start_thread(_copy_stderr, process.stderr, stderr)]
         if stdin is not None:
-            readers.append(Feeder(stdin, process.stdin.write, process.stdin.close))
+            pipe = process.stdin
+            assert pipe is not None  # stdin=PIPE was asked for just above
+            readers.append(Feeder(stdin, pipe.write, pipe.close))
         try:
             _drain(process.stdout, stdout)
             exit_code = process.wait()
@@ -98,7 +100,7 @@ def _kill_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _drain(source, writer: BinaryIO | None) -> None:
+def _drain(source, writer: Writer | None) -> None:
     while chunk := source.read1(CHUNK):
         if writer is not None:
             writer.write(chunk)

@@ -12,13 +12,14 @@ import socket
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, BinaryIO
+from typing import Any
 
 import paramiko
 from fabric import Connection
 
 from ..errors import CommandError, CommandTimeout, ConfigError, HostUnreachable
 from ..inventory import Host
+from ..streams import Reader, Writer
 from .base import (
     CHUNK,
     Command,
@@ -107,8 +108,8 @@ class SshRunner(Runner):
         self,
         command: Command,
         *,
-        stdout: BinaryIO | None = None,
-        stdin: BinaryIO | None = None,
+        stdout: Writer | None = None,
+        stdin: Reader | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
     ) -> CommandResult:

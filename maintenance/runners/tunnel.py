@@ -64,7 +64,8 @@ def _relay(client: socket.socket, channel: paramiko.Channel, stop: threading.Eve
     """Copy bytes both ways until either side closes or the tunnel is shut."""
     try:
         while not stop.is_set():
-            readable, _, _ = select.select([client, channel], [], [], POLL_S)
+            ends: list[socket.socket | paramiko.Channel] = [client, channel]
+            readable, _, _ = select.select(ends, [], [], POLL_S)
             if client in readable:
                 data = client.recv(CHUNK)
                 if not data:

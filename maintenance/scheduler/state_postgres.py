@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -199,20 +199,22 @@ class PostgresState:
             raise StateError(f"state database: {mask_text(str(exc)).strip()}") from None
         return db
 
-    def _one(self, query: str, params: Any) -> tuple | None:
+    def _one(self, query: LiteralString, params: Any) -> tuple | None:
         rows = self._all(query, params)
         return rows[0] if rows else None
 
-    def _all(self, query: str, params: Any) -> list[tuple]:
+    def _all(self, query: LiteralString, params: Any) -> list[tuple]:
         with self._mutex:
             cursor = self._run(query, params)
             return cursor.fetchall() if cursor.description is not None else []
 
-    def _run(self, query: str, params: Any) -> psycopg.Cursor:
-        """Execute with one reconnect: a restarted server must not stop the daemon for good."""
+    def _run(self, query: LiteralString, params: Any) -> psycopg.Cursor:
+        """Execute with one reconnect: a restarted server must not stop the daemon for good.
+
+        QUERY is a LiteralString, as psycopg's execute() asks: only the module's own SQL."""
         for attempt in (1, 2):
             try:
-                return self._db.execute(query, params)  # type: ignore[arg-type]
+                return self._db.execute(query, params)
             except psycopg.OperationalError as exc:
                 if attempt == 2 or not self._db.closed:
                     raise StateError(f"state database: {mask_text(str(exc)).strip()}") from None
