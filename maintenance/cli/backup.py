@@ -1,26 +1,27 @@
 """Tasks of the `backup` namespace: backup.db, backup.globals, backup.list, backup.prune.
 
-The procedures are imported inside each task (see common.py's docstring on start-up time).
+The procedures are imported inside each plan (see common.py's docstring on start-up time).
 """
 
+from __future__ import annotations
 
-from invoke import Collection
+from types import SimpleNamespace
+from typing import Any
 
-from ..executor import DEFAULT_FORKS
-from .common import run_task, task, task_help
+from .spec import Flag, Plan, TaskSpec, dry_run, namespace
 
-KEEP_FLAGS = {
-    "keep_last": "keep the N newest backups",
-    "keep_hourly": "keep the newest backup of each of the last N hours that have one",
-    "keep_daily": "keep the newest backup of each of the last N days that have one",
-    "keep_weekly": "keep the newest backup of each of the last N ISO weeks that have one",
-    "keep_monthly": "keep the newest backup of each of the last N months that have one",
-    "keep_yearly": "keep the newest backup of each of the last N years that have one",
-    "keep_within": "keep every backup within this age of the newest (e.g. 30d, 12mo, 1y)",
-}
+KEEP_FLAGS = (
+    Flag("keep_last", "keep the N newest backups"),
+    Flag("keep_hourly", "keep the newest backup of each of the last N hours that have one"),
+    Flag("keep_daily", "keep the newest backup of each of the last N days that have one"),
+    Flag("keep_weekly", "keep the newest backup of each of the last N ISO weeks that have one"),
+    Flag("keep_monthly", "keep the newest backup of each of the last N months that have one"),
+    Flag("keep_yearly", "keep the newest backup of each of the last N years that have one"),
+    Flag("keep_within", "keep every backup within this age of the newest (e.g. 30d, 12mo, 1y)"),
+)
 
 
-def _validate(host, options) -> None:
+def _validate(host: Any, options: Any) -> None:
     """Refuse what only the store backend can check (bucket names, endpoints, part sizes)
     before any host starts work; the vars themselves were checked when the inventory loaded."""
     from backups.stores.host import open_host_store
@@ -28,7 +29,7 @@ def _validate(host, options) -> None:
     open_host_store(host)
 
 
-def _validate_db(host, options) -> None:
+def _validate_db(host: Any, options: Any) -> None:
     """As _validate, and with --prune a keep policy that is missing, before any dump."""
     from backups.tasks.prune import policy_for
 
@@ -37,7 +38,7 @@ def _validate_db(host, options) -> None:
         policy_for(host, {})
 
 
-def _validate_prune(host, options) -> None:
+def _validate_prune(host: Any, options: Any) -> None:
     """As _validate, and a keep policy that is empty or bad once the flags apply."""
     from backups.tasks.prune import policy_for
 
@@ -45,127 +46,81 @@ def _validate_prune(host, options) -> None:
     policy_for(host, dict(options.overrides))
 
 
-@task(
-    name="db",
-    help=task_help(
-        database="back up only this database (repeatable; default: postgres.databases, "
-        "else every connectable database)",
-        prune="apply the retention rules right after each successful backup",
-        dry_run="show what would be backed up where, and do nothing",
-    ),
-    iterable=["database"],
-)
-def db(
-    c,
-    inventory=None,
-    limit=None,
-    json=False,
-    forks=DEFAULT_FORKS,
-    database=None,
-    prune=False,
-    dry_run=False,
-):
-    """Back up each database with pg_dump, streamed through zstd into the backup store.
-
-    The manifest (size, sha256, row counts from the dump's own snapshot) is written last;
-    a failed dump leaves no object behind.
-    """
+def _db(flags: SimpleNamespace) -> Plan:
     from backups.tasks.backup import BackupOptions, backup_host
 
-    options = BackupOptions(databases=tuple(database or ()), prune=prune, dry_run=dry_run)
-    run_task(
-        "backup.db",
-        backup_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
-        validate=_validate_db,
+    options = BackupOptions(
+        databases=tuple(flags.database or ()), prune=flags.prune, dry_run=flags.dry_run
     )
+    return Plan(backup_host, options, validate=_validate_db)
 
 
-@task(name="globals", help=task_help())
-def globals_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS):
-    """Back up roles and tablespaces (pg_dumpall --globals-only) beside the database dumps."""
+def _globals(flags: SimpleNamespace) -> Plan:
     from backups.tasks.globals import backup_globals
 
-    run_task(
-        "backup.globals",
-        backup_globals,
-        None,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
-        validate=_validate,
-    )
+    return Plan(backup_globals, validate=_validate)
 
 
-@task(name="list", help=task_help(database="only this database's backups"))
-def list_(c, inventory=None, limit=None, json=False, forks=DEFAULT_FORKS, database=None):
-    """List complete backups per host and database: time, age, size, codec, key."""
+def _list(flags: SimpleNamespace) -> Plan:
     from backups.tasks.listing import ListOptions, list_host
 
-    run_task(
-        "backup.list",
+    return Plan(
         list_host,
-        ListOptions(database=database),
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
+        ListOptions(database=flags.database),
         validate=_validate,
         columns=("database", "time", "age", "size", "codec", "drill", "key"),
     )
 
 
-@task(
-    name="prune",
-    help=task_help(dry_run="list what would be removed and why each survivor stays", **KEEP_FLAGS),
-)
-def prune(
-    c,
-    inventory=None,
-    limit=None,
-    json=False,
-    forks=DEFAULT_FORKS,
-    dry_run=False,
-    keep_last=None,
-    keep_hourly=None,
-    keep_daily=None,
-    keep_weekly=None,
-    keep_monthly=None,
-    keep_yearly=None,
-    keep_within=None,
-):
-    """Apply restic-style keep rules (backup.retention vars, flags on top) per database.
-
-    Never removes the newest complete backup; refuses an empty policy.
-    """
+def _prune(flags: SimpleNamespace) -> Plan:
     from backups.tasks.prune import PruneOptions, prune_host
 
-    given = {
-        "keep_last": keep_last,
-        "keep_hourly": keep_hourly,
-        "keep_daily": keep_daily,
-        "keep_weekly": keep_weekly,
-        "keep_monthly": keep_monthly,
-        "keep_yearly": keep_yearly,
-        "keep_within": keep_within,
-    }
+    given = {flag.name: getattr(flags, flag.name) for flag in KEEP_FLAGS}
     overrides = {name: value for name, value in given.items() if value not in (None, "")}
-    options = PruneOptions(dry_run=dry_run, overrides=tuple(overrides.items()))
-    run_task(
+    options = PruneOptions(dry_run=flags.dry_run, overrides=tuple(overrides.items()))
+    return Plan(prune_host, options, validate=_validate_prune)
+
+
+SPECS = (
+    TaskSpec(
+        "backup.db",
+        """Back up each database with pg_dump, streamed through zstd into the backup store.
+
+        The manifest (size, sha256, row counts from the dump's own snapshot) is written last;
+        a failed dump leaves no object behind.
+        """,
+        flags=(
+            Flag(
+                "database",
+                "back up only this database (repeatable; default: postgres.databases, "
+                "else every connectable database)",
+                repeatable=True,
+            ),
+            Flag("prune", "apply the retention rules right after each successful backup", False),
+            dry_run("show what would be backed up where, and do nothing"),
+        ),
+        plan=_db,
+    ),
+    TaskSpec(
+        "backup.globals",
+        "Back up roles and tablespaces (pg_dumpall --globals-only) beside the database dumps.",
+        plan=_globals,
+    ),
+    TaskSpec(
+        "backup.list",
+        "List complete backups per host and database: time, age, size, codec, key.",
+        flags=(Flag("database", "only this database's backups"),),
+        plan=_list,
+    ),
+    TaskSpec(
         "backup.prune",
-        prune_host,
-        options,
-        inventory=inventory,
-        limit=limit,
-        json=json,
-        forks=forks,
-        validate=_validate_prune,
-    )
+        """Apply restic-style keep rules (backup.retention vars, flags on top) per database.
 
+        Never removes the newest complete backup; refuses an empty policy.
+        """,
+        flags=(dry_run("list what would be removed and why each survivor stays"), *KEEP_FLAGS),
+        plan=_prune,
+    ),
+)
 
-namespace = Collection("backup", db, globals_, list_, prune)
+namespace = namespace("backup", SPECS)

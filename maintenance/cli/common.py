@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from invoke import Task
-from invoke import task as invoke_task
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
@@ -38,8 +37,8 @@ class MaintTask(Task):
     """invoke's Task without the '-' short flag it makes up once a name's letters are taken.
 
     invoke gives such a flag the short form '-', which `--help` shows as `--=STRING` (e.g.
-    backup.prune's --keep-weekly): a flag nobody can type. Every task of `maint` uses this
-    class through `task` below.
+    backup.prune's --keep-weekly): a flag nobody can type. Every task of `maint` is made of
+    this class by spec.make_task.
     """
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
@@ -50,16 +49,6 @@ class MaintTask(Task):
             # short forms they always had (-m, -w, -y of backup.prune).
             taken_names.add("-")
         return opts
-
-
-def task(*args: Any, **kwargs: Any) -> Any:
-    """invoke's @task, making a MaintTask."""
-    return invoke_task(*args, klass=MaintTask, **kwargs)
-
-
-def task_help(**specific: str) -> dict[str, str]:
-    """Help for a task's flags: the common ones plus its own."""
-    return {**COMMON_HELP, **specific}
 
 
 def inventory_path(flag: str | None) -> str:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json as json_module
 import sys
+from types import SimpleNamespace
 
-from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
 from ..inventory import Inventory, load_inventory
 from ..reporting import EXIT_USAGE
-from .common import COMMON_HELP, inventory_path
+from .common import inventory_path
+from .spec import Flag, TaskSpec, namespace
 
 
 def _load(inventory: str | None) -> Inventory:
@@ -49,25 +50,13 @@ def _summary(loaded: Inventory) -> list[dict[str, object]]:
     return rows
 
 
-@task(
-    name="check",
-    help={
-        "inventory": COMMON_HELP["inventory"],
-        "json": COMMON_HELP["json"],
-        "show": "print HOST's effective settings, each with where it came from",
-    },
-)
-def check(c, inventory=None, json=False, show=None):
-    """Validate the whole inventory for every host, as the tasks do, and contact no host.
-
-    Exit 0 when every host's settings are valid, 2 with every problem listed otherwise.
-    """
-    loaded = _load(inventory)
-    if show is not None:
-        _show(loaded, show, json)
+def _check(flags: SimpleNamespace) -> None:
+    loaded = _load(flags.inventory)
+    if flags.show is not None:
+        _show(loaded, flags.show, flags.json)
         return
     rows = _summary(loaded)
-    if json:
+    if flags.json:
         print(json_module.dumps({"task": "config.check", "inventory": str(loaded.source),
                                  "hosts": rows, "problems": []}, indent=2))  # fmt: skip
         return
@@ -98,17 +87,35 @@ def _show(loaded: Inventory, name: str, as_json: bool) -> None:
         print(f"{key:<{width}}  {json_module.dumps(value, default=str):<40}  {origin}")
 
 
-@task(name="schema", help={"output": "write the schema to this file instead of stdout"})
-def schema(c, output=None):
-    """Print a JSON Schema of the inventory, for editors with a YAML language server."""
+def _schema(flags: SimpleNamespace) -> None:
     from ..settings.schema import inventory_schema
 
     text = json_module.dumps(inventory_schema(), indent=2) + "\n"
-    if output:
-        with open(output, "w", encoding="utf-8") as out:
+    if flags.output:
+        with open(flags.output, "w", encoding="utf-8") as out:
             out.write(text)
     else:
         sys.stdout.write(text)
 
 
-namespace = Collection("config", check, schema)
+SPECS = (
+    TaskSpec(
+        "config.check",
+        """Validate the whole inventory for every host, as the tasks do, and contact no host.
+
+        Exit 0 when every host's settings are valid, 2 with every problem listed otherwise.
+        """,
+        common=("inventory", "json"),
+        flags=(Flag("show", "print HOST's effective settings, each with where it came from"),),
+        action=_check,
+    ),
+    TaskSpec(
+        "config.schema",
+        "Print a JSON Schema of the inventory, for editors with a YAML language server.",
+        common=(),
+        flags=(Flag("output", "write the schema to this file instead of stdout"),),
+        action=_schema,
+    ),
+)
+
+namespace = namespace("config", SPECS)

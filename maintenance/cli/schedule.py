@@ -7,9 +7,9 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from invoke import Collection
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
@@ -18,9 +18,10 @@ from ..reporting import EXIT_FAILED, EXIT_USAGE, render_rows
 from ..scheduler.catalog import catalog_from
 from ..scheduler.config import Job, Settings, load_settings
 from ..scheduler.state import COMPLETED, FAILED, RunRecord, StateError, open_state
-from .common import COMMON_HELP, inventory_path, task
+from .common import inventory_path
+from .spec import COMMON, Flag, TaskSpec, namespace
 
-HELP = {"inventory": COMMON_HELP["inventory"], "json": COMMON_HELP["json"]}
+JSON = COMMON["json"]
 
 
 def _settings(inventory: str | None) -> Settings:
@@ -33,17 +34,11 @@ def _settings(inventory: str | None) -> Settings:
         raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
 
 
-@task(name="run", help={"inventory": HELP["inventory"]})
-def run(c, inventory=None):
-    """Run the scheduler daemon in the foreground until SIGTERM or SIGINT.
-
-    Each due job runs as `maint <task> --json` in a child process; history goes to the state
-    directory (SQLite) or to `state_dsn` (PostgreSQL, several daemons allowed).
-    """
+def _run(flags: SimpleNamespace) -> None:
     from ..scheduler.daemon import Daemon
 
     configure_logging()
-    settings = _settings(inventory)
+    settings = _settings(flags.inventory)
     try:
         store = open_state(settings, daemon=True)
     except StateError as exc:
@@ -58,13 +53,11 @@ def run(c, inventory=None):
         raise Exit(code=code)
 
 
-@task(name="list", help={**HELP, "count": "how many next run times to show per job (default 3)"})
-def list_(c, inventory=None, count=3, json=False):
-    """Show every scheduled job with its next run times (jitter included)."""
-    settings = _settings(inventory)
+def _list(flags: SimpleNamespace) -> None:
+    settings = _settings(flags.inventory)
     now = datetime.now(UTC)
-    jobs = [_job_plan(job, now, max(1, count)) for job in settings.jobs]
-    if json:
+    jobs = [_job_plan(job, now, max(1, flags.count)) for job in settings.jobs]
+    if flags.json:
         _print_json(
             {"task": "schedule.list", "default_schedule": settings.default_schedule, "jobs": jobs}
         )
@@ -84,26 +77,18 @@ def list_(c, inventory=None, count=3, json=False):
     print(render_rows(rows, ["JOB", "TASK", "WHEN", "LIMIT", "NEXT RUNS"]))
 
 
-@task(
-    name="status",
-    help={**HELP, "runs": "how many recent runs to keep per job in the --json output (default 10)"},
-)
-def status(c, inventory=None, json=False, runs=10):
-    """Show each job's last runs and outcomes, failing jobs first.
-
-    Exits 1 when the last completed run of any job failed, so cron or a monitor can alert.
-    """
-    settings = _settings(inventory)
+def _status(flags: SimpleNamespace) -> None:
+    settings = _settings(flags.inventory)
     try:
         store = open_state(settings, daemon=False)
         try:
-            history = store.history(max(1, runs))
+            history = store.history(max(1, flags.runs))
         finally:
             store.close()
     except StateError as exc:
         raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
     jobs = _job_statuses(settings, history)
-    if json:
+    if flags.json:
         _print_json({"task": "schedule.status", "jobs": jobs})
     else:
         print(render_rows([_status_row(job) for job in jobs], list(_status_row({}).keys())))
@@ -111,22 +96,11 @@ def status(c, inventory=None, json=False, runs=10):
         raise Exit(code=EXIT_FAILED)
 
 
-@task(
-    name="export",
-    help={
-        "inventory": HELP["inventory"],
-        "format": "cron (a crontab) or systemd (.service and .timer units)",
-        "output": "directory to write into (default: print on stdout)",
-    },
-)
-def export(c, inventory=None, format="cron", output=None):
-    """Write the schedule as a crontab or systemd timer units running `maint <task>`.
-
-    Units written to a directory are checked with `systemd-analyze verify` when it is present.
-    """
+def _export(flags: SimpleNamespace) -> None:
     from ..scheduler import export as exporter
 
-    settings = _settings(inventory)
+    format, output = flags.format, flags.output
+    settings = _settings(flags.inventory)
     command = exporter.maint_command()
     try:
         if format == "cron":
@@ -227,4 +201,49 @@ def _print_json(document: dict[str, Any]) -> None:
     print(json_module.dumps(document, indent=2, default=str))
 
 
-namespace = Collection("schedule", run, list_, status, export)
+SPECS = (
+    TaskSpec(
+        "schedule.run",
+        """Run the scheduler daemon in the foreground until SIGTERM or SIGINT.
+
+        Each due job runs as `maint <task> --json` in a child process; history goes to the
+        state directory (SQLite) or to `state_dsn` (PostgreSQL, several daemons allowed).
+        """,
+        common=("inventory",),
+        action=_run,
+    ),
+    TaskSpec(
+        "schedule.list",
+        "Show every scheduled job with its next run times (jitter included).",
+        common=("inventory",),
+        flags=(Flag("count", "how many next run times to show per job (default 3)", 3), JSON),
+        action=_list,
+    ),
+    TaskSpec(
+        "schedule.status",
+        """Show each job's last runs and outcomes, failing jobs first.
+
+        Exits 1 when the last completed run of any job failed, so cron or a monitor can alert.
+        """,
+        common=("inventory", "json"),
+        flags=(Flag("runs", "how many recent runs to keep per job in the --json output "
+                    "(default 10)", 10),),
+        action=_status,
+    ),
+    TaskSpec(
+        "schedule.export",
+        """Write the schedule as a crontab or systemd timer units running `maint <task>`.
+
+        Units written to a directory are checked with `systemd-analyze verify` when it is
+        present.
+        """,
+        common=("inventory",),
+        flags=(
+            Flag("format", "cron (a crontab) or systemd (.service and .timer units)", "cron"),
+            Flag("output", "directory to write into (default: print on stdout)"),
+        ),
+        action=_export,
+    ),
+)
+
+namespace = namespace("schedule", SPECS)
