@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from pydantic import ValidationError
 
+from backups.archive.catalog import CLOCK_SKEW
 from backups.tasks.freshness import backup_freshness
 
 from . import pg
@@ -156,14 +157,33 @@ def _seconds(length: timedelta) -> str:
     return f"{int(seconds) if seconds.is_integer() else seconds}s"
 
 
-def freshness_checks(host: Host, config: HealthSettings) -> list[Check]:
-    """Age of the newest complete backup and newest passing drill of each database."""
+def expected_databases(host: Host, runner: Runner) -> list[str]:
+    """The databases that must have backups: `postgres.databases`, else the server's, listed as
+    backup.db lists them, so a database nobody ever backed up is missed, not invisible.
+
+    Empty when the server cannot be listed (its own check is CRITICAL already): freshness then
+    falls back to the databases the store holds.
+    """
+    if not host.settings.postgres.dsn:
+        return list(host.settings.postgres.databases or [])
     try:
-        ages = backup_freshness(host, datetime.now(UTC))
+        with pg.reach(host, runner, "health.check") as server:
+            return server.databases()
+    except (MaintError, psycopg.Error):
+        return []
+
+
+def freshness_checks(host: Host, runner: Runner, config: HealthSettings) -> list[Check]:
+    """Age of the newest complete backup and newest passing drill of each database, and a
+    warning naming the backups dated in the future (set aside, never the newest)."""
+    try:
+        ages = backup_freshness(host, datetime.now(UTC), expected_databases(host, runner))
     except MaintError as exc:
         return [Check("backups", State.UNKNOWN, f"cannot read the backup store: {exc}")]
     checks = []
     for age in ages:
+        if age.future:
+            checks.append(_future_check(age.database, age.future))
         checks.append(
             _age_check(
                 f"backup {age.database}",
@@ -185,6 +205,16 @@ def freshness_checks(host: Host, config: HealthSettings) -> list[Check]:
     return checks
 
 
+def _future_check(database: str, keys: tuple[str, ...]) -> Check:
+    """A warning: someone's clock ran ahead, or an object was copied in; people must look."""
+    ahead = format_duration(CLOCK_SKEW.total_seconds())
+    message = (
+        f"{len(keys)} backup object{'s' if len(keys) != 1 else ''} dated more than {ahead} in "
+        f"the future, not counted as the newest: {', '.join(keys)}"
+    )
+    return Check(f"future-dated {database}", State.WARNING, message, list(keys))
+
+
 def _age_check(
     name: str, what: str, age: timedelta | None, warn: timedelta, crit: timedelta
 ) -> Check:
@@ -202,7 +232,7 @@ def check_host(host: Host, runner: Runner, options: HealthOptions | None) -> Res
     if host.settings.postgres.dsn:
         checks += postgres_checks(host, runner, config)
     if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
-        checks += freshness_checks(host, config)
+        checks += freshness_checks(host, runner, config)
     state = worst(check.state for check in checks)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]
     summary = f"{state.name}: " + (

@@ -26,6 +26,10 @@ from .runners import Runner
 from .secrets import mask_text
 from .settings.postgres import PostgresSettings, dsn_params, tunnel_target
 
+_CONNECTABLE = (
+    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+)
+
 
 class DatabaseError(MaintError):
     """A PostgreSQL error, with any password in its text masked."""
@@ -64,6 +68,16 @@ class Postgres:
             raise DatabaseError(
                 f"cannot connect to PostgreSQL: {mask_text(str(exc)).strip()}"
             ) from None
+
+    def databases(self) -> list[str]:
+        """`postgres.databases`, else every database of the server that accepts connections
+        and is not a template: what backup.db backs up, health.check expects backups of and
+        db tasks work in. Raise DatabaseError if the server cannot be reached."""
+        if self.settings.databases:
+            return list(self.settings.databases)
+        with self.connect() as connection:
+            rows = connection.execute(_CONNECTABLE).fetchall()
+        return [str(row[0]) for row in rows]
 
     def client(self, dbname: str) -> tuple[str, dict[str, str]]:
         """Conninfo for a client tool run on the host, and the environment carrying its password.

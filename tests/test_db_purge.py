@@ -17,7 +17,9 @@ from tests.db_helpers import (
     run_maint_text,
     scratch_database,
     table_figures,
+    unique_name,
 )
+from tests.inventories import write_inventory
 
 OLD, NEW = 1000, 1500
 
@@ -199,3 +201,47 @@ def test_purge_refuses_ambiguous_input(prod_cluster, tmp_path: Path, args, messa
     inventory = db_inventory(tmp_path / "inv.yaml", prod_cluster, ["postgres"])
     code, _, stderr = run_maint("db.purge", inventory, *args)
     assert code == 2 and message in stderr
+
+
+def purge_without_database(inventory: Path, table: str) -> tuple[int, dict, str]:
+    return run_maint(
+        "db.purge", inventory,
+        *("--table", table, "--column", "created_at", "--older-than", "90d", "--pause", "0s"),
+    )  # fmt: skip
+
+
+def test_purge_without_database_finds_the_table_in_the_inventory_databases(
+    prod_cluster, tmp_path: Path
+) -> None:
+    """`--table` without `--database` purges the one database that holds the table (listed in
+    postgres.databases, else any of the server's); several or none are refused, named."""
+    table = unique_name("events")
+    with scratch_database(prod_cluster) as first, scratch_database(prod_cluster) as second:
+        make_events(prod_cluster, second, table)
+        listed = db_inventory(tmp_path / "listed.yaml", prod_cluster, [first, second])
+        code, report, _ = purge_without_database(listed, table)
+        assert code == 0, report
+        assert by_object(report)[f"public.{table}"]["database"] == second
+        assert count(prod_cluster, second, table) == NEW
+
+        unset = write_inventory(
+            tmp_path / "unset.yaml",
+            {"db1": {"ansible_connection": "local", "postgres": {"dsn": prod_cluster.dsn()}}},
+        )
+        only_here = unique_name("stale")  # unique on the whole shared cluster
+        make_events(prod_cluster, second, only_here)
+        code, report, _ = purge_without_database(unset, only_here)
+        assert code == 0, report
+        assert by_object(report)[f"public.{only_here}"]["database"] == second
+
+        make_events(prod_cluster, first, table)
+        code, report, _ = purge_without_database(listed, table)
+        assert code == 1
+        error = report["results"][0]["error"]
+        assert f"exists in several databases: {first}, {second}" in error
+        assert count(prod_cluster, first, table) == OLD + NEW
+
+        code, report, _ = purge_without_database(listed, "nosuchtable")
+        assert code == 1
+        error = report["results"][0]["error"]
+        assert error == f"table public.nosuchtable not found in any of {first}, {second}"

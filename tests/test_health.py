@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.db_helpers import scratch_database
 from tests.inventories import write_inventory
 
 
@@ -187,3 +188,26 @@ def test_bad_input_is_refused_without_traceback(tmp_path: Path, args, code, mess
     assert done.returncode == code
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_database_never_backed_up_is_critical(prod_cluster, tmp_path: Path) -> None:
+    """postgres.databases unset: health lists the server's databases as backup.db does, so a
+    database that has no backup at all is CRITICAL instead of invisible."""
+    store = tmp_path / "store"
+    host = local_db_host(prod_cluster, disk_warn_free_pct=0, disk_crit_free_pct=0)
+    host["db"]["backup"] = {"store": str(store)}
+    inventory = write_inventory(tmp_path / "inv.yaml", host)
+    with scratch_database(prod_cluster) as backed, scratch_database(prod_cluster) as never:
+        done = subprocess.run(
+            ["maint", "backup.db", "-i", str(inventory), "--database", backed],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        code, report, _ = run_health(inventory)
+    checks = checks_by_name(report)
+    assert checks[f"backup {backed}"]["state"] == "OK"
+    assert checks[f"backup {never}"]["state"] == "CRITICAL"
+    assert checks[f"backup {never}"]["message"] == "no complete backup found"
+    assert "backup postgres" in checks and code == 2

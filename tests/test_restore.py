@@ -343,3 +343,64 @@ def test_health_reports_backup_and_drill_freshness(prod_cluster, staging_cluster
     )  # fmt: skip
     code, checks = freshness()
     assert (code, checks[f"backup {DATABASE}"]["state"]) == (1, "WARNING")
+
+
+def copied_into_the_future(store_dir: Path, key: str, year: int = 2099) -> str:
+    """Copy a complete backup under a key dated YEAR, as a fast clock or a copy would leave it."""
+    future = key.replace(key.split("/")[-1][:4], str(year), 1)
+    for suffix in ("", ".manifest.json"):
+        target = store_dir / (future + suffix)
+        target.write_bytes((store_dir / (key + suffix)).read_bytes())
+    return future
+
+
+def test_future_dated_backup_is_never_the_newest(prod_cluster, staging_cluster, shop, tmp_path):
+    """A 2099 backup is set aside: the drill takes the real newest, health names the 2099 one
+    as a WARNING and grades the real one's age, backup.list shows no negative age."""
+    store_dir = tmp_path / "store"
+    inventory = drill_inventory(
+        tmp_path, prod_cluster, staging_cluster, str(store_dir),
+        health={"disk_warn_free_pct": 0, "disk_crit_free_pct": 0, "backup_warn_age": "1h"},
+    )  # fmt: skip
+    real = backed_up(inventory)
+    future = copied_into_the_future(store_dir, real)
+
+    code, report, stderr = maint("restore.verify", "-i", str(inventory), "--limit", "prod1")
+    assert code == 0, stderr + json.dumps(report)
+    assert [d["key"] for d in report["results"][0]["details"]["drills"]] == [real]
+
+    code, report, _ = maint("health.check", "-i", str(inventory), "--limit", "prod1")
+    checks = {c["name"]: c for c in report["results"][0]["details"]["checks"]}
+    assert checks[f"backup {DATABASE}"]["state"] == "OK"
+    assert 0 <= checks[f"backup {DATABASE}"]["value"] < 600
+    assert checks[f"future-dated {DATABASE}"]["state"] == "WARNING"
+    assert future in checks[f"future-dated {DATABASE}"]["message"]
+    assert code == 1
+
+    code, listing, _ = maint("backup.list", "-i", str(inventory), "--limit", "prod1")
+    assert code == 0
+    result = listing["results"][0]
+    ages = {row["key"]: (row["age"], row["future"]) for row in result["details"]["rows"]}
+    assert ages[future] == ("in the future", True)
+    assert not ages[real][1] and not ages[real][0].startswith("-")
+    assert "-" not in result["summary"].split("newest ")[1].split(" ago")[0]
+    assert "1 dated in the future" in result["summary"]
+
+
+def test_drill_skips_hosts_without_a_target_and_drills_the_others(
+    prod_cluster, staging_cluster, shop, tmp_path
+):
+    """Without --limit, staging1 (no restore_target) is skipped with its reason, prod1 drilled;
+    limited to staging1 alone, the run is refused (exit 2)."""
+    inventory = drill_inventory(tmp_path, prod_cluster, staging_cluster, str(tmp_path / "store"))
+    backed_up(inventory)
+    code, report, stderr = maint("restore.verify", "-i", str(inventory))
+    assert code == 0, stderr + json.dumps(report)
+    results = {result["host"]: result for result in report["results"]}
+    assert results["prod1"]["status"] == "ok"
+    assert results["staging1"]["status"] == "skipped"
+    assert "no restore target" in results["staging1"]["details"]["reason"]
+    assert report["summary"]["skipped"] == 1
+
+    code, _, stderr = maint("restore.verify", "-i", str(inventory), "--limit", "staging1")
+    assert code == 2 and "no restore target" in stderr and "Traceback" not in stderr

@@ -2,6 +2,12 @@
 
 One listing per host builds the whole picture; a data object without its manifest is
 incomplete and never listed, restored or counted by retention.
+
+A backup dated more than CLOCK_SKEW after this machine's clock (a control machine whose clock
+once ran ahead, an object copied in from elsewhere) is *future-dated*: it is never "the newest".
+Retention keeps it without counting it, health names it as a warning, drills and listings
+skip past it to the newest backup that is not. The tolerance absorbs ordinary skew between the
+machine that wrote a backup and the one reading it (NTP keeps them within seconds).
 """
 
 from __future__ import annotations
@@ -9,12 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from backups.archive.layout import MANIFEST_SUFFIX, VERIFY_SUFFIX, BackupKey, host_prefix, parse_key
 from backups.stores import ObjectInfo, Store
 from maintenance.errors import MaintError
+
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of our clock a backup still counts as now
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,22 @@ def build(objects: Iterable[ObjectInfo]) -> list[StoredBackup]:
 
 def complete(backups: Iterable[StoredBackup]) -> list[StoredBackup]:
     return [backup for backup in backups if backup.complete]
+
+
+def in_future(time: datetime, now: datetime) -> bool:
+    """True when TIME is more than CLOCK_SKEW after NOW (both tz-aware): a future-dated backup."""
+    return time > now + CLOCK_SKEW
+
+
+def current(backups: Iterable[StoredBackup], now: datetime) -> list[StoredBackup]:
+    """The complete backups not dated in the future, in the given order: the last of an
+    oldest-first list is the one health, drills and listings call the newest."""
+    return [backup for backup in complete(backups) if not in_future(backup.key.time, now)]
+
+
+def future_dated(backups: Iterable[StoredBackup], now: datetime) -> list[StoredBackup]:
+    """The backup objects (complete or not) dated more than CLOCK_SKEW after NOW."""
+    return [backup for backup in backups if in_future(backup.key.time, now)]
 
 
 def drill_result(store: Store, backup: StoredBackup) -> dict[str, Any] | None:

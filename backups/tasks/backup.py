@@ -35,8 +35,6 @@ from maintenance.units import format_size
 TASK = "backup.db"
 log = structlog.get_logger()
 
-_DATABASES = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"
-
 
 @dataclass(frozen=True)
 class BackupOptions:
@@ -59,13 +57,7 @@ def dump_command(tool: ClientTool, conninfo: str, snapshot: str) -> list[str]:
 
 def databases_of(server: pg.Postgres, wanted: tuple[str, ...]) -> list[str]:
     """The databases to back up: flags, else `postgres.databases`, else every connectable one."""
-    if wanted:
-        return list(wanted)
-    configured = server.settings.databases
-    if configured:
-        return list(configured)
-    with server.connect() as connection:
-        return [row[0] for row in connection.execute(_DATABASES).fetchall()]
+    return list(wanted) if wanted else server.databases()
 
 
 def backup_host(host: Host, runner: Runner, options: BackupOptions) -> Result:

@@ -28,12 +28,14 @@ from backups.stores.host import open_host_store
 from maintenance import pg
 from maintenance.errors import ConfigError, HostUnreachable, MaintError
 from maintenance.inventory import Host, Inventory
+from maintenance.limits import select_hosts
 from maintenance.results import Result, Status
 from maintenance.runners import Runner, runner_for
 from maintenance.secrets import mask_text
 from maintenance.units import format_duration
 
 TASK = "restore.verify"
+NO_TARGET = "no restore target: set 'restore_target' or pass --target"
 log = structlog.get_logger()
 
 
@@ -41,6 +43,7 @@ log = structlog.get_logger()
 class DrillOptions:
     inventory: Inventory
     target: str | None = None
+    limit: str | None = None  # the --limit that selected the sources (None: all hosts)
     backup: str = "latest"
     database: str | None = None
     keep: bool = False
@@ -71,14 +74,17 @@ class DrillRecord:
         return json.dumps(asdict(self), indent=2, default=str).encode()
 
 
+def has_target(source: Host, options: DrillOptions) -> bool:
+    """Whether SOURCE is to be drilled at all: --target, or its own `restore_target` var."""
+    return bool(options.target or source.settings.restore_target)
+
+
 def resolve_target(source: Host, options: DrillOptions) -> Host:
     """The drill's target: --target, else the source's `restore_target` var; never the source
     itself unless --target names it explicitly."""
     name = options.target or source.settings.restore_target
     if not name:
-        raise ConfigError(
-            f"host {source.name!r}: no restore target: set 'restore_target' or pass --target"
-        )
+        raise ConfigError(f"host {source.name!r}: {NO_TARGET}")
     if name == source.name and not options.target:
         raise ConfigError(
             f"host {source.name!r}: restore_target is the host itself; pass --target "
@@ -90,32 +96,50 @@ def resolve_target(source: Host, options: DrillOptions) -> Host:
 
 
 def validate(source: Host, options: DrillOptions) -> None:
-    """Everything a drill needs beyond the vars checked at load, before any host starts."""
+    """Everything a drill needs beyond the vars checked at load, before any host starts.
+
+    A source without any restore target is skipped (a web host under `all`, a replica), so
+    the weekly default drill still runs for the others; only when no selected host has one is
+    the run refused, since it would prove nothing.
+    """
+    if not has_target(source, options):
+        selected = select_hosts(options.inventory, options.limit)
+        if any(has_target(host, options) for host in selected):
+            return
     open_host_store(source)
     target = resolve_target(source, options)
     pg.host_dsn(target)
 
 
 def chosen_backups(store: Store, source: Host, options: DrillOptions) -> list[BackupKey]:
-    """The named backup, or the newest complete one of each database."""
+    """The named backup, or the newest complete one of each database that is not dated in
+    the future (catalog.in_future: a bogus 2099 stamp must not stand in for last night's)."""
     if options.backup != "latest":
         key = parse_key(options.backup)
         if key is None or key.host != source.name:
             raise ConfigError(f"--backup {options.backup!r} is not a backup key of {source.name}")
         return [key]
     newest: dict[str, BackupKey] = {}
-    for backup in catalog.complete(catalog.scan(store, source.name, options.database)):
+    backups = catalog.scan(store, source.name, options.database)
+    now = datetime.now(UTC)
+    for backup in catalog.current(backups, now):
         if not backup.key.is_globals:
             newest[backup.key.database] = backup.key
     if not newest:
+        future = len(catalog.future_dated(catalog.complete(backups), now))
+        aside = f" ({future} dated in the future set aside)" if future else ""
         raise MaintError(
-            f"no complete backup of {options.database or 'any database'} in {store.url}"
+            f"no complete backup of {options.database or 'any database'} in {store.url}{aside}"
         )
     return [newest[name] for name in sorted(newest)]
 
 
 def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
     """Drill every chosen backup of SOURCE on its target; each drill's failure is its own."""
+    if not has_target(source, options):
+        return Result(
+            source.name, Status.SKIPPED, details={"reason": NO_TARGET}, summary=NO_TARGET
+        )
     store = open_host_store(source)
     target = resolve_target(source, options)
     keys = chosen_backups(store, source, options)

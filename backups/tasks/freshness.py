@@ -1,11 +1,14 @@
 """How old the newest complete backup and the newest passing drill are, per database.
 
 health.check grades these ages, so a nightly job that silently stopped running turns the
-check red instead of being found on the day a restore is needed.
+check red instead of being found on the day a restore is needed. Backups dated in the future
+(catalog.in_future) are set aside and named: a bogus 2099 timestamp must not read as "fresh"
+for years, while the real newest backup quietly ages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,24 +23,33 @@ class Freshness:
     database: str
     backup_age: timedelta | None  # None: no complete backup at all
     drill_age: timedelta | None  # None: never a passing drill
+    future: tuple[str, ...] = ()  # keys of the objects dated in the future, set aside
 
 
-def backup_freshness(host: Host, now: datetime) -> list[Freshness]:
-    """Ages for each database in `postgres.databases`, else each one the store holds."""
+def backup_freshness(host: Host, now: datetime, databases: Sequence[str] = ()) -> list[Freshness]:
+    """Ages for each of DATABASES (those that must be backed up), else each one the store holds.
+
+    Ages count from the newest complete backup not dated in the future; one dated within the
+    clock-skew tolerance counts as 0s old, never a negative age.
+    """
     store = open_host_store(host)
     backups = catalog.scan(store, host.name)
-    configured = host.settings.postgres.databases or []
-    names = configured or sorted({b.key.database for b in backups} - {GLOBALS})
+    names = list(databases) or sorted({b.key.database for b in backups} - {GLOBALS})
     ages = []
     for name in names:
         mine = [backup for backup in backups if backup.key.database == name]
-        complete = catalog.complete(mine)
-        drilled = catalog.newest_passing_drill(store, mine)
+        present = catalog.current(mine, now)
+        drilled = catalog.newest_passing_drill(store, present)
         ages.append(
             Freshness(
                 database=name,
-                backup_age=now - complete[-1].key.time if complete else None,
-                drill_age=now - drilled.key.time if drilled else None,
+                backup_age=_age(now, present[-1].key.time) if present else None,
+                drill_age=_age(now, drilled.key.time) if drilled else None,
+                future=tuple(backup.key.key for backup in catalog.future_dated(mine, now)),
             )
         )
     return ages
+
+
+def _age(now: datetime, time: datetime) -> timedelta:
+    return max(now - time, timedelta(0))

@@ -1,9 +1,14 @@
-"""backup.list: the complete backups of each host and database, newest first."""
+"""backup.list: the complete backups of each host and database, newest first.
+
+A backup dated in the future (catalog.in_future) is listed with its `future` flag and the age
+"in the future", never a negative age, and the summary's "newest" is the newest one that is not.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from backups.archive import catalog
 from backups.stores.host import open_host_store
@@ -25,16 +30,24 @@ def _drill_text(record: dict | None) -> str:
     return f"passed {when}Z" if record.get("ok") else f"FAILED {when}Z"
 
 
+def _age_text(now: datetime, time: datetime) -> str:
+    """'3h05m'; '0s' for a backup a little ahead of our clock; 'in the future' beyond skew."""
+    if catalog.in_future(time, now):
+        return "in the future"
+    return format_duration(max(now - time, timedelta(0)).total_seconds())
+
+
 def list_host(host: Host, runner: object, options: ListOptions) -> Result:
     """One row per complete backup of HOST; incomplete objects are counted, never listed."""
     store = open_host_store(host)
     backups = catalog.scan(store, host.name, options.database)
     now = datetime.now(UTC)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "database": backup.key.database,
             "time": backup.key.time.strftime("%Y-%m-%d %H:%M:%SZ"),
-            "age": format_duration((now - backup.key.time).total_seconds()),
+            "age": _age_text(now, backup.key.time),
+            "future": catalog.in_future(backup.key.time, now),
             "size": format_size(backup.size),
             "bytes": backup.size,
             "codec": backup.key.codec or "none",
@@ -48,8 +61,12 @@ def list_host(host: Host, runner: object, options: ListOptions) -> Result:
     incomplete = sum(not backup.complete for backup in backups)
     databases = sorted({row["database"] for row in rows})
     summary = f"{len(rows)} backups of {len(databases)} databases"
-    if rows:
-        summary += f", newest {rows[0]['age']} ago"
+    present = catalog.current(backups, now)
+    if present:
+        summary += f", newest {_age_text(now, present[-1].key.time)} ago"
+    future = sum(row["future"] for row in rows)
+    if future:
+        summary += f", {future} dated in the future (not counted as newest)"
     if incomplete:
         summary += f", {incomplete} incomplete"
     return Result(

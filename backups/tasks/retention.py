@@ -16,22 +16,30 @@ so a policy people already trust with restic means the same thing here:
 - A rule set to 0 is off; a policy with no rule on is refused (RetentionSettings, at load).
 
 Our own rules on top: the newest backup is always kept, and a backup dated in the future (more
-than CLOCK_SKEW after now) is never deleted and takes no part in the rules, so a bogus 2099
-timestamp cannot make keep_last or keep_within throw away the real history.
+than CLOCK_SKEW after now, catalog.in_future) is never deleted and takes no part in the rules,
+so a bogus 2099 timestamp cannot make keep_last or keep_within throw away the real history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
+from backups.archive.catalog import CLOCK_SKEW, in_future
 from maintenance.errors import ConfigError
 from maintenance.settings import Age
 from maintenance.settings.backup import EMPTY_POLICY, UNLIMITED, RetentionSettings
 
-CLOCK_SKEW = timedelta(minutes=5)
-__all__ = ["UNLIMITED", "Decision", "Policy", "Snapshot", "plan_retention", "within_cutoff"]
+__all__ = [
+    "CLOCK_SKEW",
+    "UNLIMITED",
+    "Decision",
+    "Policy",
+    "Snapshot",
+    "plan_retention",
+    "within_cutoff",
+]
 
 
 @dataclass(frozen=True)
@@ -112,9 +120,8 @@ def plan_retention(snapshots: Sequence[Snapshot], policy: Policy, now: datetime)
         raise ConfigError(f"retention: {EMPTY_POLICY}")
     if now.utcoffset() is None:
         raise ValueError(f"now ({now}) has no time zone")
-    horizon = now + CLOCK_SKEW
     ordered = sorted(snapshots, key=lambda snapshot: (snapshot.time, snapshot.key), reverse=True)
-    future = [snapshot for snapshot in ordered if snapshot.time > horizon]
+    future = [snapshot for snapshot in ordered if in_future(snapshot.time, now)]
     candidates = ordered[len(future) :]
     times = [snapshot.time.astimezone(UTC) for snapshot in candidates]
     cutoff = within_cutoff(policy.keep_within, times[0]) if policy.keep_within and times else None

@@ -158,14 +158,6 @@ def stats_reset(connection: psycopg.Connection) -> datetime | None:
     return row[0] if row else None
 
 
-def connectable_databases(connection: psycopg.Connection) -> list[str]:
-    """Every database that accepts connections and is not a template."""
-    rows = connection.execute(
-        "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
-    ).fetchall()
-    return [str(row[0]) for row in rows]
-
-
 def tables_being_indexed(connection: psycopg.Connection) -> set[int]:
     """Tables with a CREATE INDEX or REINDEX in progress right now, in any session."""
     rows = connection.execute("SELECT relid FROM pg_stat_progress_create_index").fetchall()

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
+from .. import pg
+from ..errors import MaintError
 from ..inventory import Host
 from ..results import Result
 from ..runners import Runner
@@ -20,7 +24,7 @@ from ..units import format_size
 from . import catalog, statements
 from .execution import Attempt, Outcome, StatementRunner
 from .outcome import DatabaseRun, host_result, qualified
-from .server import open_server
+from .server import Server, open_server
 from .settings import settings_for
 
 TIME_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
@@ -31,6 +35,10 @@ FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attribute a
   ON a.attrelid = c.oid AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %(schema)s AND c.relname = %(table)s
+"""
+_EXISTS = """
+SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relname = %(table)s
 """
 
@@ -51,12 +59,13 @@ def purge_host(host: Host, runner: Runner, options: PurgeOptions) -> Result:
     rules = (options.rule,) if options.rule else settings.purge
     if not rules:
         return host_result(host, [], noun="rules", summary="no purge rules for this host")
-    by_database: dict[str | None, list[PurgeRule]] = {}
-    for rule in rules:
-        by_database.setdefault(rule.database, []).append(rule)
-
     runs = []
     with open_server(host, runner, "db.purge", settings) as server:
+        if options.rule is not None and options.rule.database is None:
+            rules = (_located(server, options.rule),)
+        by_database: dict[str | None, list[PurgeRule]] = {}
+        for rule in rules:
+            by_database.setdefault(rule.database, []).append(rule)
         for database, group in by_database.items():
 
             def work(executor: StatementRunner, run: DatabaseRun, group=group) -> None:
@@ -66,6 +75,36 @@ def purge_host(host: Host, runner: Runner, options: PurgeOptions) -> Result:
 
             runs.append(server.work_in(database, options.dry_run, work))
     return host_result(host, runs, noun="tables")
+
+
+def _located(server: Server, rule: PurgeRule) -> PurgeRule:
+    """RULE (from `--table` without `--database`) in the one database of the host that holds
+    its table, as the runbooks write `db.purge --table events`: the DSN's database is rarely
+    the application's. Raise MaintError naming the candidates when none or several hold it.
+    """
+    name = qualified(rule.schema_name, rule.table)
+    candidates = server.databases()
+    holding: list[str] = []
+    unreadable: list[str] = []
+    for database in candidates:
+        try:
+            with server.connect(database) as connection:
+                found = connection.execute(
+                    _EXISTS, {"schema": rule.schema_name, "table": rule.table}
+                )
+                if found.fetchone():
+                    holding.append(database)
+        except (pg.DatabaseError, psycopg.Error):
+            unreadable.append(database)
+    if len(holding) > 1:
+        raise MaintError(
+            f"table {name} exists in several databases: {', '.join(holding)}; "
+            "choose one with --database"
+        )
+    if not holding:
+        unread = f" (could not look in {', '.join(unreadable)})" if unreadable else ""
+        raise MaintError(f"table {name} not found in any of {', '.join(candidates)}{unread}")
+    return rule.model_copy(update={"database": holding[0]})
 
 
 def _purge(

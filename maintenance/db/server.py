@@ -16,7 +16,7 @@ from ..inventory import Host
 from ..runners import Runner
 from ..secrets import mask_text
 from ..settings.postgres import MaintenanceSettings
-from . import catalog, statements
+from . import statements
 from .execution import StatementRunner
 from .outcome import DatabaseRun
 
@@ -57,13 +57,7 @@ class Server:
 
     def databases(self, requested: Sequence[str] = ()) -> list[str]:
         """REQUESTED, else `postgres.databases`, else every connectable database."""
-        if requested:
-            return list(requested)
-        configured = self.postgres.settings.databases
-        if configured:
-            return list(configured)
-        with self.connect() as connection:
-            return catalog.connectable_databases(connection)
+        return list(requested) if requested else self.postgres.databases()
 
 
 @contextmanager
