@@ -362,7 +362,7 @@ SPECS = (
         host's postgres.maintenance.purge list.
         """,
         flags=(
-            Flag("database", "database of --table (default: the one in postgres.dsn)"),
+            Flag("database", "database of --table (default: the host's one that holds it)"),
             Flag("schema", "schema of --table (default public)"),
             Flag("table", "purge this table (default: every rule in postgres.maintenance.purge)"),
             Flag("column", "date or timestamp column that says how old a row is"),
