@@ -22,7 +22,6 @@ import io
 import secrets
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -32,7 +31,6 @@ from maintenance.secrets import mask_text
 from .base import (
     PROBE_PREFIX,
     Leftover,
-    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     Store,
@@ -43,12 +41,12 @@ from .base import (
     check_prefix,
     split_bucket_url,
 )
+from .s3_upload import S3Upload
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 8 * MIB
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
 MAX_PART_SIZE = 5 * 1024 * MIB
-MAX_PARTS = 10_000
 PARTS_PER_STEP = 1_000  # parts of one size before the size doubles
 DEFAULT_MAX_ATTEMPTS = 5
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
@@ -136,7 +134,7 @@ class S3Store(Store):
         self._lock = threading.Lock()
 
     def open_write(self, key: str, *, exclusive: bool = False) -> Upload:
-        return _S3Upload(self, key, exclusive)
+        return S3Upload(self, key, exclusive)
 
     def open_read(self, key: str) -> BinaryIO:
         return io.BufferedReader(_S3Reader(self, key), buffer_size=MIB)
@@ -192,13 +190,30 @@ class S3Store(Store):
         return found
 
     def remove_leftover(self, leftover: Leftover) -> None:
+        self.abort_upload(leftover.key, leftover.handle)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Abort KEY's multipart upload UPLOAD_ID, dropping its parts; one already gone is fine.
+
+        A failed write (S3Upload) and backup.prune's sweep of dead uploads both end here."""
         try:
             self.client().abort_multipart_upload(
-                Bucket=self.bucket, Key=self.object_key(leftover.key), UploadId=leftover.handle
+                Bucket=self.bucket, Key=self.object_key(key), UploadId=upload_id
             )
         except Exception as exc:
             if _error_code(exc) != "NoSuchUpload":
-                raise self.error("abort the multipart upload of", leftover.key, exc) from exc
+                raise self.error("abort the multipart upload of", key, exc) from exc
+
+    def part_size_for(self, number: int) -> int:
+        """The size of part NUMBER: part_size, doubled every PARTS_PER_STEP parts."""
+        doublings = (number - 1) // PARTS_PER_STEP
+        return min(self.part_size << doublings, MAX_PART_SIZE)
+
+    @staticmethod
+    def lost_create(exc: BaseException) -> bool:
+        """Whether S3 refused a conditional create (If-None-Match: *): the key exists, or
+        another conditional write of it is completing."""
+        return _error_code(exc) in _TAKEN
 
     def preflight(self) -> None:
         """Write and delete a probe object, with short timeouts but the same retries as every
@@ -281,176 +296,6 @@ def _error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
-
-
-class _S3Upload(Upload):
-    """One object: a single PutObject when it fits in a part, else a multipart upload."""
-
-    def __init__(self, store: S3Store, key: str, exclusive: bool = False) -> None:
-        super().__init__(key)
-        self._store = store
-        self._condition = {"IfNoneMatch": "*"} if exclusive else {}
-        self._object_key = store.object_key(key)
-        self._buffer = bytearray()  # the part being filled: allocated whole, filled in place
-        self._filled = 0
-        self._spare: bytearray | None = None  # the last part sent, back for reuse
-        self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
-        self._in_flight: Future[tuple[dict[str, Any], bytearray]] | None = None
-        self._worker: ThreadPoolExecutor | None = None
-
-    def _write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            buffer = self._part_buffer()
-            piece = view[: len(buffer) - self._filled]
-            buffer[self._filled : self._filled + len(piece)] = piece
-            self._filled += len(piece)
-            view = view[len(piece) :]
-            if self._filled == len(buffer):
-                self._send_part()
-
-    def _part_buffer(self) -> bytearray:
-        """The buffer of the part being filled. Two buffers of the part size serve a whole
-        upload in turn: growing a fresh one for every part left the allocator holding
-        freed pieces, about 8 MB more at peak (backup over SSH into S3)."""
-        if not self._buffer:
-            size = self._part_size(len(self._parts) + 1 + (self._in_flight is not None))
-            spare, self._spare = self._spare, None
-            self._buffer = spare if spare is not None and len(spare) == size else bytearray(size)
-        return self._buffer
-
-    def _filled_part(self) -> bytearray:
-        """The part being filled, cut to its contents (only the last part is ever short)."""
-        del self._buffer[self._filled :]
-        return self._buffer
-
-    def _commit(self) -> ObjectInfo:
-        client = self._store.client()
-        try:
-            if self._upload_id is None:
-                client.put_object(
-                    Bucket=self._store.bucket,
-                    Key=self._object_key,
-                    Body=self._filled_part(),
-                    **self._condition,
-                    **self._store.upload_args,
-                )
-            else:
-                if self._filled:
-                    self._send_part()
-                self._wait_for_part()
-                client.complete_multipart_upload(
-                    Bucket=self._store.bucket,
-                    Key=self._object_key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": self._parts},
-                    **self._condition,
-                )
-                self._stop_worker()
-        except Exception as exc:
-            if self._condition and _error_code(exc) in _TAKEN:
-                raise ObjectExists(self._store.url, self.key) from exc
-            raise self._store.error("upload", self.key, exc) from exc
-        self._buffer, self._filled, self._spare = bytearray(), 0, None
-        info = self._store.stat(self.key)
-        if info is None:
-            raise StoreError(f"{self._store.url}: {self.key!r} is missing after its upload")
-        return info
-
-    def _abort(self) -> None:
-        self._buffer, self._filled, self._spare = bytearray(), 0, None
-        self._stop_worker()
-        if self._upload_id is None:
-            return
-        try:
-            self._store.client().abort_multipart_upload(
-                Bucket=self._store.bucket, Key=self._object_key, UploadId=self._upload_id
-            )
-        except Exception as exc:
-            if _error_code(exc) != "NoSuchUpload":
-                raise self._store.error("abort the multipart upload of", self.key, exc) from exc
-
-    def _part_size(self, number: int) -> int:
-        """The size of part NUMBER: part_size, doubled every PARTS_PER_STEP parts."""
-        doublings = (number - 1) // PARTS_PER_STEP
-        return min(self._store.part_size << doublings, MAX_PART_SIZE)
-
-    def _send_part(self) -> None:
-        """Hand the full buffer to the worker, after the part before it has gone up."""
-        client = self._store.client()
-        if self._upload_id is None:
-            try:
-                created = client.create_multipart_upload(
-                    Bucket=self._store.bucket,
-                    Key=self._object_key,
-                    **self._checksum_args(),
-                    **self._store.upload_args,
-                )
-            except Exception as exc:
-                raise self._store.error("start uploading", self.key, exc) from exc
-            self._upload_id = created["UploadId"]
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
-        self._wait_for_part()
-        number = len(self._parts) + 1
-        if number > MAX_PARTS:
-            raise StoreError(
-                f"{self._store.url}: {self.key!r} needs more than {MAX_PARTS} parts "
-                f"starting at {self._store.part_size} bytes; raise the part_size option"
-            )
-        assert self._worker is not None
-        part = self._filled_part()
-        self._buffer, self._filled = bytearray(), 0
-        self._in_flight = self._worker.submit(self._upload_part, number, [part])
-
-    def _upload_part(
-        self, number: int, holder: list[bytearray]
-    ) -> tuple[dict[str, Any], bytearray]:
-        """Upload one part (in the worker thread); return its entry for the completion and
-        its buffer, to be filled again.
-
-        The part is taken out of HOLDER so that a failed part is freed at once: the executor
-        drops its arguments only later, and meanwhile another part could be filling up.
-        """
-        buffer = holder.pop()
-        try:
-            response = self._store.client().upload_part(
-                Bucket=self._store.bucket,
-                Key=self._object_key,
-                UploadId=self._upload_id,
-                PartNumber=number,
-                Body=buffer,
-                **self._checksum_args(),
-            )
-        except Exception as exc:
-            raise self._store.error(f"upload part {number} of", self.key, exc) from exc
-        part = {"PartNumber": number, "ETag": response["ETag"]}
-        part.update(
-            {name: value for name, value in response.items() if name.startswith("Checksum")}
-        )
-        return part, buffer
-
-    def _wait_for_part(self) -> None:
-        if self._in_flight is not None:
-            in_flight, self._in_flight = self._in_flight, None
-            part, self._spare = in_flight.result()
-            self._parts.append(part)
-
-    def _stop_worker(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown(wait=True, cancel_futures=True)
-            self._worker = None
-        self._in_flight = None
-
-    def _checksum_args(self) -> dict[str, str]:
-        """Ask for CRC32 part checksums unless the configuration turned checksums off.
-
-        As boto3's own transfer manager does: AWS_REQUEST_CHECKSUM_CALCULATION=when_required
-        keeps S3-compatible services that reject the checksum headers working.
-        """
-        if self._store.client().meta.config.request_checksum_calculation == "when_supported":
-            return {"ChecksumAlgorithm": "CRC32"}
-        return {}
 
 
 class _S3Reader(io.RawIOBase):
