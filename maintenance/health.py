@@ -17,7 +17,7 @@ import psycopg
 from pydantic import ValidationError
 
 from backups.archive.catalog import CLOCK_SKEW
-from backups.tasks.freshness import backup_freshness
+from backups.archive.freshness import backup_freshness
 
 from . import pg
 from .errors import MaintError

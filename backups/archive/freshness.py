@@ -4,6 +4,9 @@ health.check grades these ages, so a nightly job that silently stopped running t
 check red instead of being found on the day a restore is needed. Backups dated in the future
 (catalog.in_future) are set aside and named: a bogus 2099 timestamp must not read as "fresh"
 for years, while the real newest backup quietly ages.
+
+A query over the catalog, not a task: it lives beside the catalog so that health.check, a
+procedure, reads it without importing the backup procedures (the import-linter layers).
 """
 
 from __future__ import annotations
