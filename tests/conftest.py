@@ -22,6 +22,22 @@ from tests.harness.postgres import process_cluster
 
 FLEET_SIZE = 5
 
+# Fake AWS credentials and no user cloud config, so S3 clients only ever talk to loopback.
+AWS_TEST_SECRET = "not-a-real-secret-but-never-shown"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, no config file, no metadata server, no endpoint from the user's env."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_TEST_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
 
 def _cluster(role: str) -> Iterator[Cluster]:
     """A cluster named for this pytest process, so concurrent runs never drop each other's."""

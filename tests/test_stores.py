@@ -28,6 +28,7 @@ from google.cloud import storage
 from backups.stores import ObjectNotFound, Store, StoreError, local, open_store, s3
 from backups.stores.local import LocalStore
 from maintenance.errors import ConfigError
+from tests.conftest import AWS_TEST_SECRET as SECRET_KEY
 from tests.harness import Service, free_port
 from tests.harness.faults import (
     FaultProxy,
@@ -38,21 +39,9 @@ from tests.harness.faults import (
 )
 
 MIB = 1024 * 1024
-SECRET_KEY = "not-a-real-secret-but-never-shown"
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake AWS credentials and no user cloud config, so clients only ever talk to loopback."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    # Never look for credentials on an instance metadata server: tests stay on loopback.
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("aws_env")
 
 
 def s3_client(endpoint: str):

@@ -47,31 +47,18 @@ def dump_into_store(
     failed."""
     tool = command[0].rsplit("/", 1)[-1]
     try:
-        return _stream(runner, command, env, store, key, codec, level, tool)
+        with store.open_write(key.key, exclusive=True) as upload:
+            progress = Progress(f"{key.host}/{key.database}")
+            stream = BackupStream(codec, upload, progress, level)
+            result = runner.stream(command, stdout=stream, env=env)
+            if result.exit_code != 0:
+                detail = mask_text(result.stderr.strip()) or "no message"
+                raise DumpError(f"{tool} exited with status {result.exit_code}: {detail}")
+            if stream.raw_size == 0:
+                raise DumpError(f"{tool} produced no output")
+            stream.finish()
     except ObjectExists as exc:
         raise ConcurrentBackup(key) from exc
-
-
-def _stream(
-    runner: Runner,
-    command: Sequence[str],
-    env: Mapping[str, str],
-    store: Store,
-    key: BackupKey,
-    codec: str,
-    level: int | None,
-    tool: str,
-) -> BackupStream:
-    with store.open_write(key.key, exclusive=True) as upload:
-        progress = Progress(f"{key.host}/{key.database}")
-        stream = BackupStream(codec, upload, progress, level)
-        result = runner.stream(command, stdout=stream, env=env)
-        if result.exit_code != 0:
-            detail = mask_text(result.stderr.strip()) or "no message"
-            raise DumpError(f"{tool} exited with status {result.exit_code}: {detail}")
-        if stream.raw_size == 0:
-            raise DumpError(f"{tool} produced no output")
-        stream.finish()
     return stream
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from .spec import Flag, Plan, TaskSpec, dry_run, namespace
+from .spec import Flag, Plan, TaskSpec, collection, dry_run
 
 KEEP_FLAGS = (
     Flag("keep_last", "keep the N newest backups"),
@@ -123,4 +123,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("backup", SPECS)
+namespace = collection("backup", SPECS)

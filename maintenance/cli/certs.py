@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .spec import Flag, Plan, TaskSpec, namespace
+from .spec import Flag, Plan, TaskSpec, collection
 
 COLUMNS = ("days", "state", "target", "role", "subject", "not_after", "problems")
 
@@ -43,4 +43,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("certs", SPECS)
+namespace = collection("certs", SPECS)

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..inventory import Inventory, load_inventory
 from ..reporting import EXIT_USAGE
 from .common import inventory_path
-from .spec import Flag, TaskSpec, namespace
+from .spec import Flag, TaskSpec, collection
 
 
 def _load(inventory: str | None) -> Inventory:
@@ -36,7 +36,7 @@ def _load(inventory: str | None) -> Inventory:
 def _summary(loaded: Inventory) -> list[dict[str, object]]:
     from ..settings.host import HostSettings
 
-    rows = []
+    rows: list[dict[str, object]] = []
     for host in loaded:
         product = [key for key in HostSettings.model_fields if key in host.vars]
         rows.append(
@@ -118,4 +118,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("config", SPECS)
+namespace = collection("config", SPECS)

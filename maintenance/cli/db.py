@@ -16,7 +16,7 @@ from ..executor import Procedure
 from ..inventory import Host
 from ..results import Result
 from ..units import parse_size
-from .spec import Flag, Plan, TaskSpec, dry_run, namespace
+from .spec import Flag, Plan, TaskSpec, collection, dry_run
 
 DEFAULT_TOP = 20  # rows per database in the reports unless --top says otherwise
 
@@ -378,4 +378,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("db", SPECS)
+namespace = collection("db", SPECS)

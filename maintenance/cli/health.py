@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .spec import Flag, Plan, TaskSpec, namespace
+from .spec import Flag, Plan, TaskSpec, collection
 
 
 def _check(flags: SimpleNamespace) -> Plan:
@@ -40,4 +40,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("health", SPECS)
+namespace = collection("health", SPECS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .spec import Plan, TaskSpec, dry_run, namespace
+from .spec import Plan, TaskSpec, collection, dry_run
 
 FILE_COLUMNS = ("action", "reason", "size", "path")
 RULE_COLUMNS = ("rule", "files", "compressed", "deleted", "freed", "error")
@@ -34,4 +34,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("logs", SPECS)
+namespace = collection("logs", SPECS)

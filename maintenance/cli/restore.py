@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from .spec import Flag, Plan, TaskSpec, dry_run, namespace
+from .spec import Flag, Plan, TaskSpec, collection, dry_run
 
 JOBS = Flag("jobs", "parallel pg_restore jobs (default 2)", 2)
 
@@ -88,4 +88,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("restore", SPECS)
+namespace = collection("restore", SPECS)

@@ -19,7 +19,7 @@ from ..scheduler.catalog import catalog_from
 from ..scheduler.config import Job, Settings, load_settings
 from ..scheduler.state import COMPLETED, FAILED, RunRecord, StateError, open_state
 from .common import inventory_path
-from .spec import COMMON, Flag, TaskSpec, namespace
+from .spec import COMMON, Flag, TaskSpec, collection
 
 JSON = COMMON["json"]
 
@@ -246,4 +246,4 @@ SPECS = (
     ),
 )
 
-namespace = namespace("schedule", SPECS)
+namespace = collection("schedule", SPECS)

@@ -134,7 +134,7 @@ def _run_plan(spec: TaskSpec, given: SimpleNamespace) -> None:
         inventory=given.inventory,
         limit=plan.limit if plan.limit is not None else getattr(given, "limit", None),
         json=getattr(given, "json", False),
-        forks=plan.forks or getattr(given, "forks", DEFAULT_FORKS),
+        forks=plan.forks or getattr(given, "forks", None) or DEFAULT_FORKS,
         code_for=code_for,
         usage_code=usage,
         columns=plan.columns,
@@ -143,6 +143,6 @@ def _run_plan(spec: TaskSpec, given: SimpleNamespace) -> None:
     )
 
 
-def namespace(name: str, specs: Sequence[TaskSpec]) -> Collection:
+def collection(name: str, specs: Sequence[TaskSpec]) -> Collection:
     """The collection of a namespace's tasks, in the order given."""
     return Collection(name, *(make_task(spec) for spec in specs))
