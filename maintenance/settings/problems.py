@@ -98,6 +98,11 @@ def _given(value: Any) -> str:
     return repr(value)
 
 
+def _plain(value: Any) -> Any:
+    """100 rather than 100.0: bounds are said as the user would write them."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 _EXPECTED = {
     "list_type": "expected a list",
     "tuple_type": "expected a list",
@@ -134,7 +139,7 @@ def message(error: Any, model: type[BaseModel]) -> tuple[Loc, str]:
     if kind in _EXPECTED:
         return loc, f"{_EXPECTED[kind]}, got {_given(error['input'])}"
     if kind in _BOUNDS:
-        bound = _BOUNDS[kind].format(**error.get("ctx", {}))
+        bound = _BOUNDS[kind].format(**{k: _plain(v) for k, v in error.get("ctx", {}).items()})
         return loc, f"expected {bound}, got {_given(error['input'])}"
     text = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     return loc, text
