@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from pydantic import ValidationError
 
 from backups.archive.catalog import CLOCK_SKEW
@@ -112,6 +111,8 @@ SELECT
 
 def postgres_checks(host: Host, runner: Runner, config: HealthSettings) -> list[Check]:
     """Connections vs max_connections, long queries, idle-in-transaction sessions, version."""
+    import psycopg  # here, not at the top: hosts without a DSN never need it
+
     try:
         with pg.reach(host, runner, "health.check") as server, server.connect() as connection:
             row = connection.execute(
@@ -166,6 +167,8 @@ def expected_databases(host: Host, runner: Runner) -> list[str]:
     """
     if not host.settings.postgres.dsn:
         return list(host.settings.postgres.databases or [])
+    import psycopg
+
     try:
         with pg.reach(host, runner, "health.check") as server:
             return server.databases()

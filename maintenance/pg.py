@@ -15,16 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, MaintError
 from .inventory import Host
 from .runners import Runner
 from .secrets import mask_text
 from .settings.postgres import PostgresSettings, dsn_params, tunnel_target
+
+if TYPE_CHECKING:
+    import psycopg
+
+# psycopg is imported where a connection is made, not here: health.check on hosts without a
+# DSN (and every task's start) would otherwise pay about 0.08 s for it on every run.
 
 _CONNECTABLE = (
     "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
@@ -62,6 +65,8 @@ class Postgres:
         }
         if dbname is not None:
             overrides["dbname"] = dbname
+        import psycopg
+
         try:
             return psycopg.connect(self.dsn, autocommit=autocommit, **overrides)
         except psycopg.Error as exc:
@@ -86,6 +91,8 @@ class Postgres:
         The password is removed from the conninfo, because a command line is visible to every
         user of the host; it travels as PGPASSWORD in the process's environment instead.
         """
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
         params = conninfo_to_dict(self.dsn)
         password = params.pop("password", None)
         params.update(

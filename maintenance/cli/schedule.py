@@ -8,24 +8,27 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.exceptions import Exit
 
 from ..errors import ConfigError
 from ..logconfig import configure_logging
 from ..reporting import EXIT_FAILED, EXIT_USAGE, render_rows
-from ..scheduler.catalog import catalog_from
-from ..scheduler.config import Job, Settings, load_settings
 from ..scheduler.state import COMPLETED, FAILED, RunRecord, StateError, open_state
 from .common import inventory_path
 from .spec import COMMON, Flag, TaskSpec, collection
+
+if TYPE_CHECKING:  # the settings model loads with an inventory, not with `maint --help`
+    from ..scheduler.config import Job, Settings
 
 JSON = COMMON["json"]
 
 
 def _settings(inventory: str | None) -> Settings:
     """The inventory's schedule, checked against the tasks that exist. Exit 2 if invalid."""
+    from ..scheduler.catalog import catalog_from
+    from ..scheduler.config import load_settings
     from .collection import build_namespace  # the collection imports this module
 
     try:

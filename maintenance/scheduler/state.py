@@ -13,10 +13,12 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import MaintError
-from .config import Job, Settings
+
+if TYPE_CHECKING:
+    from .config import Job, Settings
 
 RUNNING, OK, FAILED, SKIPPED, ABANDONED = "running", "ok", "failed", "skipped", "abandoned"
 COMPLETED = (OK, FAILED)
