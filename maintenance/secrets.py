@@ -12,7 +12,9 @@ from urllib.parse import unquote
 MASK = "********"
 
 _SECRET_KEY = re.compile(
-    r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential|webhook)",
+    # webhook and heartbeat URLs carry their token in the path; `webhook_format` is no secret.
+    r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential"
+    r"|webhook(?:[_-]?url)?\b|heartbeat[_-]?url)",
     re.IGNORECASE,
 )
 # postgresql://user:PASSWORD@host, https://user:PASSWORD@host and the like.

@@ -91,3 +91,13 @@ def test_inventory_from_environment(tmp_path: Path) -> None:
         env={**__import__("os").environ, "MAINT_INVENTORY": str(path)},
     )
     assert '"host": "here"' in done.stdout
+
+
+@pytest.mark.parametrize(("task", "code"), [("backup.list", 2), ("health.check", 3)])
+def test_forks_below_one_is_refused_with_the_task_s_usage_code(task: str, code: int) -> None:
+    done = subprocess.run(
+        ["maint", task, "--forks", "0", "-i", str(REPO / "inventory.yaml")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert "--forks: expected at least 1, got 0" in done.stderr and "Traceback" not in done.stderr

@@ -69,7 +69,9 @@ def test_show_names_where_each_value_came_from(tmp_path: Path) -> None:
     )
     done = maint("config.check", "-i", str(path), "--show", "db1", "--json")
     assert done.returncode == 0, done.stderr
-    rows = {row["key"]: row for row in json.loads(done.stdout)["settings"]}
+    document = json.loads(done.stdout)
+    assert document["summary"]["ok"] == 1 and document["results"][0]["host"] == "db1"
+    rows = {row["key"]: row for row in document["results"][0]["details"]["settings"]}
     assert rows["command_timeout"] == {"key": "command_timeout", "value": 120.0,
                                        "from": "group 'web'"}  # fmt: skip
     assert rows["connect_timeout"]["from"] == "host 'db1'"
@@ -112,3 +114,30 @@ def test_schema_refuses_what_config_check_refuses(schema: dict, text: str) -> No
 def test_settings_page_is_generated_from_the_model() -> None:
     page = (REPO / "docs" / "settings.md").read_text()
     assert page == render(), "docs/settings.md drifted: python -m maintenance.settings.reference"
+
+
+def test_show_writes_values_as_the_inventory_does_and_masks_only_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "all:\n"
+        "  vars:\n"
+        "    notify: {webhook_format: json, webhook_url: 'https://hooks.example/T0KEN123'}\n"
+        "  hosts:\n"
+        "    db1:\n"
+        "      certs: [{endpoint: 'db1:5432'}]\n"
+        "      health: {disk_paths: [/srv/json], backup_warn_age: 26h}\n"
+        "      backup: {retention: {keep_within: 12mo}}\n"
+        "      postgres: {dsn: 'postgresql://u:hunter2@h/db'}\n"
+    )
+    done = maint("config.check", "-i", str(path), "--show", "db1", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "T0KEN123" not in done.stdout and "hunter2" not in done.stdout
+    rows = {row["key"]: row for row in json.loads(done.stdout)["results"][0]["details"]["settings"]}
+    assert rows["notify.webhook_format"]["value"] == "json"  # a format, not a secret
+    assert rows["health.disk_paths"]["value"] == ["/srv/json"]
+    assert rows["health.backup_warn_age"]["value"] == "1d2h"
+    assert rows["backup.retention.keep_within"]["value"] == "12mo"
+    assert rows["backup.retention.keep_within"]["from"] == "host 'db1'"
+    assert rows["backup.retention.keep_daily"]["from"] == "default"
+    assert rows["certs.targets"]["from"] == "host 'db1'"  # the list form sets the targets
+    assert rows["certs.targets"]["value"][0]["endpoint"] == "db1:5432"

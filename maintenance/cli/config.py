@@ -13,7 +13,8 @@ from invoke.exceptions import Exit
 
 from ..errors import ConfigError
 from ..inventory import Inventory, load_inventory
-from ..reporting import EXIT_USAGE
+from ..reporting import EXIT_USAGE, emit
+from ..results import Result, Status
 from .common import inventory_path
 from .spec import Flag, TaskSpec, collection
 
@@ -33,21 +34,26 @@ def _load(inventory: str | None) -> Inventory:
     return loaded
 
 
-def _summary(loaded: Inventory) -> list[dict[str, object]]:
+def _results(loaded: Inventory) -> list[Result]:
+    """One `ok` result per host, naming the product's sections it sets (the rest: defaults)."""
     from ..settings.host import HostSettings
 
-    rows: list[dict[str, object]] = []
+    results = []
     for host in loaded:
-        product = [key for key in HostSettings.model_fields if key in host.vars]
-        rows.append(
-            {
-                "host": host.name,
-                "groups": list(host.groups),
-                "connection": host.connection,
-                "settings": product,
-            }
+        sections = [key for key in HostSettings.model_fields if key in host.vars]
+        results.append(
+            Result(
+                host.name,
+                Status.OK,
+                details={
+                    "groups": list(host.groups),
+                    "connection": host.connection,
+                    "sections": sections,
+                },
+                summary="sets " + ", ".join(sections) if sections else "defaults only",
+            )
         )
-    return rows
+    return results
 
 
 def _check(flags: SimpleNamespace) -> None:
@@ -55,15 +61,10 @@ def _check(flags: SimpleNamespace) -> None:
     if flags.show is not None:
         _show(loaded, flags.show, flags.json)
         return
-    rows = _summary(loaded)
-    if flags.json:
-        print(json_module.dumps({"task": "config.check", "inventory": str(loaded.source),
-                                 "hosts": rows, "problems": []}, indent=2))  # fmt: skip
-        return
-    for row in rows:
-        sections = ", ".join(row["settings"]) or "defaults only"  # type: ignore[arg-type]
-        print(f"{row['host']:<20} {row['connection']:<6} {sections}")
-    print(f"{loaded.source}: {len(rows)} host(s), settings valid")
+    results = _results(loaded)
+    emit("config.check", results, as_json=flags.json)
+    if not flags.json:
+        print(f"{loaded.source}: {len(results)} host(s), settings valid")
 
 
 def _show(loaded: Inventory, name: str, as_json: bool) -> None:
@@ -78,9 +79,9 @@ def _show(loaded: Inventory, name: str, as_json: bool) -> None:
         for key, value, origin in effective(host.settings, host.vars, host.origins)
     ]
     if as_json:
-        document = [{"key": k, "value": v, "from": o} for k, v, o in rows]
-        print(json_module.dumps({"task": "config.check", "host": name, "settings": document},
-                                indent=2, default=str))  # fmt: skip
+        settings = [{"key": k, "value": v, "from": o} for k, v, o in rows]
+        emit("config.check", [Result(name, Status.OK, details={"settings": settings})],
+             as_json=True)  # fmt: skip
         return
     width = max(len(key) for key, _, _ in rows)
     for key, value, origin in rows:

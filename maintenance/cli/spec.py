@@ -123,6 +123,8 @@ def _run_plan(spec: TaskSpec, given: SimpleNamespace) -> None:
     usage = EXIT_UNKNOWN if spec.monitoring else EXIT_USAGE
     assert spec.plan is not None
     try:
+        if getattr(given, "forks", 1) < 1:
+            raise ConfigError(f"--forks: expected at least 1, got {given.forks}")
         plan = spec.plan(given)
     except ConfigError as exc:
         raise Exit(f"error: {exc}", code=usage) from None
