@@ -285,10 +285,29 @@ def test_postgres_server_certificate_checked_through_starttls(
     assert code == 0, stderr
     target = only_target(document)
     assert target["target"] == f"postgres 127.0.0.1:{tls_cluster.port}"
-    assert target["starttls"] == "postgres"
+    assert target["starttls"] == "postgres" and target["via"] == "direct"
     assert (target["chain_verified"], target["name_matches"]) == (True, True)
     assert 44.9 < target["certificates"][0]["days_left"] <= 45
     assert tls_cluster.password not in json.dumps(document) + stderr
+
+
+def test_postgres_behind_an_ssh_tunnel_is_checked_through_the_host(
+    tls_cluster: Cluster, ca_file: Path, ssh_fleet, tmp_path: Path
+) -> None:
+    """With postgres.ssh_tunnel the DSN is as the host sees it: the STARTTLS exchange goes
+    through the host's SSH connection, and the certificate is judged against the DSN's name."""
+    dsn = f"{tls_cluster.dsn()}?sslmode=verify-full&sslrootcert={ca_file}"
+    node = ssh_fleet.hosts[0].name
+    hosts = {node: fleet_hosts(ssh_fleet)[node] | {"postgres": {"dsn": dsn, "ssh_tunnel": True}}}
+
+    code, document, stderr = run_check(tmp_path, hosts, all_vars=fleet_vars(ssh_fleet))
+
+    assert code == 0, stderr
+    target = only_target(document)
+    assert target["via"] == "ssh tunnel"
+    assert target["target"] == f"postgres 127.0.0.1:{tls_cluster.port}"
+    assert (target["chain_verified"], target["name_matches"]) == (True, True)
+    assert 44.9 < target["certificates"][0]["days_left"] <= 45
 
 
 def test_postgres_sslmode_decides_what_is_enforced(

@@ -61,7 +61,8 @@ class TargetReport:
             "target": target.label,
             "kind": "endpoint" if isinstance(target, Endpoint) else "file",
             **(
-                {"server_name": target.server_name, "starttls": target.starttls}
+                {"server_name": target.server_name, "starttls": target.starttls,
+                 "via": "ssh tunnel" if target.tunnel else "direct"}
                 if isinstance(target, Endpoint)
                 else {}
             ),
@@ -121,7 +122,7 @@ def check_target(
     report = TargetReport(target)
     try:
         if isinstance(target, Endpoint):
-            chain = fetch_chain(target, timeout)
+            chain = _fetch(target, runner, timeout)
             if chain is None:
                 return None
             certificates = [x509.load_der_x509_certificate(der) for der in chain]
@@ -139,6 +140,14 @@ def check_target(
         return report
     _judge(report, certificates, store, now)
     return report
+
+
+def _fetch(target: Endpoint, runner: Runner, timeout: float) -> list[bytes] | None:
+    """TARGET's chain, through the host's SSH connection when the target asks for it."""
+    if not target.tunnel:
+        return fetch_chain(target, timeout)
+    with runner.tunnel(target.address, target.port) as via:
+        return fetch_chain(target, timeout, via)
 
 
 def _judge(report: TargetReport, certificates: list[x509.Certificate], store, now) -> None:

@@ -23,14 +23,17 @@ class FetchError(MaintError):
     """The endpoint could not be reached or did not complete the TLS handshake."""
 
 
-def fetch_chain(endpoint: Endpoint, timeout: float) -> list[bytes] | None:
-    """The DER certificates ENDPOINT presents, leaf first.
+def fetch_chain(
+    endpoint: Endpoint, timeout: float, via: tuple[str, int] | None = None
+) -> list[bytes] | None:
+    """The DER certificates ENDPOINT presents, leaf first, connecting to VIA if given (a
+    tunnel's end) and naming the endpoint's server all the same.
 
     Return None when a PostgreSQL server answers that it has TLS off. Raise FetchError when
     the server cannot be reached or the exchange fails.
     """
     try:
-        with socket.create_connection((endpoint.address, endpoint.port), timeout=timeout) as sock:
+        with socket.create_connection(via or (endpoint.address, endpoint.port), timeout) as sock:
             if endpoint.starttls == "postgres" and not _postgres_starttls(sock):
                 return None
             if endpoint.starttls == "smtp":

@@ -51,6 +51,9 @@ class Endpoint:
     verify_chain: bool = True
     verify_name: bool = True
     automatic: bool = False
+    # Reached through the host's SSH connection (postgres.ssh_tunnel): ADDRESS is as the
+    # host sees it, so a direct connection would check some other server, or none.
+    tunnel: bool = False
 
     @property
     def label(self) -> str:
@@ -157,6 +160,7 @@ def _postgres_targets(host: Host, settings: CertsSettings, explicit: list[Target
                 verify_chain=sslmode in ("verify-ca", "verify-full"),
                 verify_name=sslmode == "verify-full",
                 automatic=True,
+                tunnel=host.settings.postgres.ssh_tunnel,
             )
         )
     return targets
