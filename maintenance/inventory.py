@@ -73,15 +73,6 @@ class Host:
         key = self.vars.get("ansible_ssh_private_key_file")
         return str(Path(str(key)).expanduser()) if key else None
 
-    def var(self, dotted: str, default: Any = None) -> Any:
-        """Look up a nested var such as 'postgres.dsn'; DEFAULT when any part is missing."""
-        value: Any = self.vars
-        for part in dotted.split("."):
-            if not isinstance(value, Mapping) or part not in value:
-                return default
-            value = value[part]
-        return value
-
 
 @dataclass(frozen=True)
 class Inventory:

@@ -8,6 +8,7 @@ import pytest
 
 from maintenance.errors import ConfigError
 from maintenance.inventory import load_inventory
+from maintenance.settings.backup import BackupSettings
 
 NESTED = """
 all:
@@ -78,10 +79,11 @@ def test_group_membership_includes_child_groups(nested: Path) -> None:
     assert [host.name for host in inventory] == ["bastion", "db1", "db2", "web1"]
 
 
-def test_nested_var_lookup(nested: Path) -> None:
+def test_nested_vars_are_read_through_the_typed_settings_only(nested: Path) -> None:
     db2 = load_inventory(nested).hosts["db2"]
-    assert db2.var("backup.store") == "s3://bucket/db2"
-    assert db2.var("backup.retention.keep_last", 7) == 7
+    assert db2.settings.backup.store == "s3://bucket/db2"
+    assert db2.settings.backup.retention == BackupSettings().retention, "unset: the default"
+    assert not hasattr(db2, "var"), "no raw read path around the settings model"
 
 
 @pytest.mark.parametrize(

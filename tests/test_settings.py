@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from maintenance.errors import ConfigError
 from maintenance.inventory import load_inventory
-from maintenance.settings.durations import parse_age, parse_duration
+from maintenance.settings.durations import duration_words, parse_age, parse_duration
 from maintenance.settings.problems import closest
+from tests.settings_cases import Case, assert_refused
 
 
 @pytest.mark.parametrize(
@@ -93,3 +96,90 @@ def test_every_problem_of_every_host_is_reported_together(tmp_path: Path) -> Non
     )
     assert "host 'db1': connect_timeout: a duration cannot be negative" in text
     assert "host 'db2': command_timeout:" in text
+
+
+@pytest.mark.parametrize(
+    "text", ["99999999999y", "3000y", "1001y", "365001d", "1000y1s", "9" * 400 + "s",
+             "9" * 5000 + "y", 99_999_999_999, "99999999999"],
+    ids=lambda text: str(text)[:14],
+)  # fmt: skip
+def test_absurd_lengths_are_refused_at_parse_time_not_overflowed(text) -> None:
+    with pytest.raises(ValueError, match="too long: at most 1000 years"):
+        parse_duration(text)
+    if isinstance(text, str) and not text.isdigit():
+        with pytest.raises(ValueError, match="too long: at most 1000 years"):
+            parse_age(text, deletes=True)
+
+
+def test_a_thousand_years_is_still_a_length() -> None:
+    assert parse_duration("1000y") == timedelta(days=365_000)
+    now = datetime(2026, 3, 31, tzinfo=UTC)
+    assert parse_age("1000y", deletes=True).before(now) == datetime(1026, 3, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("length", "words"),
+    [(timedelta(hours=2), "2 hours"), (timedelta(days=1, hours=6), "1 day 6 hours"),
+     (0.5, "0.5 seconds"), (0, "0 seconds"), (timedelta(minutes=1), "1 minute")],
+)  # fmt: skip
+def test_durations_are_said_in_the_grammar_s_words(length, words) -> None:
+    assert duration_words(length) == words
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case("host-timeout-absurd", {"host_timeout": "99999999999y"},
+             "host_timeout: too long: at most 1000 years", ("config.check", "backup.list")),
+        # A timer, a poll() or a socket would overflow past 2147483647 ms.
+        Case("command-timeout-past-int4-ms", {"command_timeout": "1000y"},
+             "command_timeout: too long for a timeout: at most 24 days", ("config.check",
+             "backup.list"), on_group=True),
+        Case("state-dsn-bad", {"state_dsn": "host=127.0.0.1 user=u password=hunter2 topsecret"},
+             "state_dsn: not a valid libpq connection string or URI", ("config.check",
+             "backup.list")),
+        Case("state-dsn-port", {"state_dsn": "postgresql://u:hunter2@h:notaport/maint"},
+             "state_dsn: the port must be a number from 1 to 65535", ("config.check",)),
+    ],
+    ids=lambda case: case.id,
+)  # fmt: skip
+def test_host_level_values_are_refused_at_load_without_echoing_secrets(
+    tmp_path: Path, case: Case
+) -> None:
+    for task in case.tasks:
+        where = tmp_path / task
+        where.mkdir()
+        done = assert_refused(where, case, task)
+        assert "hunter2" not in done.stderr + done.stdout
+
+
+def _flag_inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "inventory.yaml"
+    host = {"ansible_connection": "local", "backup": {"store": str(tmp_path / "store")},
+            "postgres": {"dsn": "postgresql://maint@127.0.0.1:1/app"}}  # fmt: skip
+    path.write_text(yaml.safe_dump({"all": {"hosts": {"db1": host}}}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "says", "code"),
+    [(["health.check", "--long-query-seconds", "99999999999y"],
+      "health.long_query_seconds (with the command-line values): too long: at most 1000 years", 3),
+     (["db.long-queries", "--older-than", "99999999999y"], "--older-than: too long", 2),
+     (["db.idle-connections", "--older-than", "99999999999y"], "--older-than: too long", 2),
+     (["db.vacuum", "--lock-timeout", "99999999999y", "--dry-run"], "--lock-timeout: too long", 2),
+     (["db.vacuum", "--statement-timeout", "30d", "--dry-run"],
+      "--statement-timeout: too long for PostgreSQL: at most 24 days", 2),
+     (["db.purge", "--table", "events", "--column", "created_at", "--older-than", "3000y",
+       "--dry-run"], "--older-than: too long: at most 1000 years", 2)],
+)  # fmt: skip
+def test_absurd_flag_lengths_are_refused_before_anything_runs(
+    tmp_path: Path, argv: list[str], says: str, code: int
+) -> None:
+    done = subprocess.run(
+        ["maint", *argv, "-i", str(_flag_inventory(tmp_path))],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
+    assert says in done.stderr, done.stderr

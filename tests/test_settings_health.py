@@ -62,6 +62,10 @@ CASES = [
          "health: expected a mapping of keys, got the string 'strict'", HEALTH),
     Case("health-paths-mapping", health(disk_paths={"/": 10}),
          "health.disk_paths: expected a list, got a mapping", HEALTH),
+    Case("health-no-paths", health(disk_paths=[]),
+         "health.disk_paths: expected at least 1 item", HEALTH),
+    Case("health-absurd-age", health(long_query_seconds="99999999999y"),
+         "health.long_query_seconds: too long: at most 1000 years", HEALTH),
     Case("health-empty-path", health(disk_paths=["/", " "]),
          "health.disk_paths[1]: must not be empty", HEALTH),
     # certs: read by certs.check

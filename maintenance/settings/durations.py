@@ -34,6 +34,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 EXAMPLES = "30s, 15min, 6h, 14d, 2w, 12mo, 1y or 1h30min"
 AMBIGUOUS = "ambiguous: write {n}min or {n}mo"
 _DAYS_PER_MONTH = 30
+MAX_YEARS = 1000  # longer is a typo, and past what a timedelta or a calendar date can hold
+_MAX_SECONDS = MAX_YEARS * 365 * 86400
+TOO_LONG = f"too long: at most {MAX_YEARS} years"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,10 @@ class Age:
     def approximate(self) -> timedelta:
         """A fixed length: a month counts 30 days, a year 365 (for thresholds and cadences)."""
         years, months = divmod(self.months, 12)
-        return timedelta(days=365 * years + _DAYS_PER_MONTH * months, seconds=self.seconds)
+        try:
+            return timedelta(days=365 * years + _DAYS_PER_MONTH * months, seconds=self.seconds)
+        except OverflowError:
+            raise ValueError(f"{TOO_LONG}, got {self.text!r}") from None
 
     def words(self) -> str:
         """'12 months', '1 year 6 months', '90 days', '1 hour 30 minutes'."""
@@ -83,6 +89,15 @@ class Age:
         return self.text
 
 
+def duration_words(length: timedelta | float) -> str:
+    """A fixed length (a timedelta or seconds) in the grammar's words: '2 hours',
+    '1 day 6 hours', '0.5 seconds'; how a problem says a duration, never as `2:00:00`."""
+    seconds = length.total_seconds() if isinstance(length, timedelta) else float(length)
+    if 0 < seconds < 60 and not seconds.is_integer():
+        return f"{seconds:g} seconds"
+    return Age(0, seconds, "").words()
+
+
 def parse_age(value: object, *, deletes: bool) -> Age:
     """Parse VALUE in the grammar above. Raise ValueError saying what is expected.
 
@@ -95,6 +110,8 @@ def parse_age(value: object, *, deletes: bool) -> Age:
         if deletes:
             raise ValueError(AMBIGUOUS.format(n=text) + f" (or {text}d), not a bare number")
         seconds = float(text)
+        if seconds > _MAX_SECONDS:
+            raise ValueError(f"{TOO_LONG}, got {value!r}")
         return Age(0, int(seconds) if seconds.is_integer() else seconds, text)
     parts = _PART.findall(text)
     if not parts or _PART.sub("", text).strip():
@@ -109,9 +126,14 @@ def parse_age(value: object, *, deletes: bool) -> Age:
         if kind == "months":
             if not number.isdigit():
                 raise ValueError(f"months and years must be whole numbers, got {value!r}")
+            if len(number) > 9:  # int() of thousands of digits is itself refused
+                raise ValueError(f"{TOO_LONG}, got {value!r}")
             months += int(number) * int(size)
         else:
             seconds += float(number) * size
+    years, rest = divmod(months, 12)
+    if (365 * years + _DAYS_PER_MONTH * rest) * 86400 + seconds > _MAX_SECONDS:
+        raise ValueError(f"{TOO_LONG}, got {value!r}")
     return Age(months, int(seconds) if seconds.is_integer() else seconds, str(value).strip())
 
 

@@ -7,27 +7,12 @@ threshold would make the check skip WARNING (or never reach CRITICAL) without a 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import Field, model_validator
 
-from .durations import Age
-from .types import Count, Duration, Percent, Section, Text
-
-
-def _one_or_many(value: Any) -> Any:
-    """`disk_paths: /var` has always meant one path; keep accepting it."""
-    return [value] if isinstance(value, str) else value
-
-
-PathList = Annotated[
-    list[Text],
-    BeforeValidator(_one_or_many),
-    WithJsonSchema(
-        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
-         "x-type": "path or list of paths"}
-    ),
-]  # fmt: skip
+from .durations import duration_words
+from .types import Count, Duration, OneOrMany, Percent, Section
 
 _QUERY_AGE = "a duration like 30s, 5min, 1h; a bare number is seconds (m is minutes)"
 
@@ -35,9 +20,10 @@ _QUERY_AGE = "a duration like 30s, 5min, 1h; a bare number is seconds (m is minu
 class HealthSettings(Section):
     """Thresholds of health.check; every key has a default, so `health` may be left out."""
 
-    disk_paths: PathList = Field(
+    disk_paths: OneOrMany = Field(
         ["/"],
-        description="filesystems whose free space is checked (one path or a list)",
+        min_length=1,
+        description="filesystems whose free space is checked (one path or a list, at least one)",
         examples=[["/", "/var/lib/postgresql"]],
     )
     disk_warn_free_pct: Percent = Field(
@@ -126,5 +112,5 @@ def _misordered(
 
 def _said(value: object) -> str:
     if isinstance(value, timedelta):
-        return Age(0, value.total_seconds(), "").words()
+        return duration_words(value)
     return f"{value:g}" if isinstance(value, float) else str(value)

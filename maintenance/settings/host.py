@@ -7,28 +7,18 @@ section it was meant to configure would silently fall back to its defaults.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from .backup import BackupSettings, RestoreCheck, RestoreSettings
 from .certs import CertsSettings, list_form_schema
 from .health import HealthSettings
 from .logs import LogRule
-from .postgres import PostgresSettings
+from .postgres import Dsn, PostgresSettings
 from .problems import closest, edit_distance
 from .scheduler import MetricsSettings, NotifySettings, ScheduleJob, SchedulerSettings
-from .types import Section, Text, Timeout
+from .types import OneOrMany, Section, Text, Timeout
 
 DEFAULT_KNOWN_HOSTS = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
-
-
-def _paths(value: Any) -> Any:
-    """One path or a list of them."""
-    return (value,) if isinstance(value, str) else value
-
-
-KnownHosts = Annotated[tuple[Text, ...], BeforeValidator(_paths)]
 
 
 class HostSettings(Section):
@@ -71,7 +61,7 @@ class HostSettings(Section):
         description="the scheduler's run history (SQLite) directory; $MAINT_STATE_DIR "
         "wins, default $XDG_STATE_HOME/maint",
     )
-    state_dsn: Text | None = Field(
+    state_dsn: Dsn | None = Field(
         None,
         description="PostgreSQL DSN for the run history instead, shared by several daemons "
         "(a secret: shown masked)",
@@ -90,8 +80,8 @@ class HostSettings(Section):
         description="fail a host whose whole task runs past this long; unset or 0: none",
         examples=["10min", "2h"],
     )
-    ssh_known_hosts: KnownHosts = Field(
-        DEFAULT_KNOWN_HOSTS,
+    ssh_known_hosts: OneOrMany = Field(
+        list(DEFAULT_KNOWN_HOSTS),
         description="known_hosts file(s) SSH host keys are checked against",
         examples=["~/.ssh/known_hosts", ["/etc/maint/known_hosts"]],
     )

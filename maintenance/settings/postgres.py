@@ -7,11 +7,15 @@ Defaults are written as a user would write them ("5s", "10MB") and parsed like a
 from __future__ import annotations
 
 import math
+import re
+from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from .durations import duration_words
 from .types import (
+    MAX_MILLISECONDS,
     Count,
     DeletionAge,
     Duration,
@@ -35,12 +39,27 @@ def _database_list(value: Any) -> Any:
 
 
 def _dsn(value: str) -> str:
-    dsn_params(value)  # parsed here, so a bad DSN is said before any run
+    params = dsn_params(value)  # parsed here, so a bad DSN is said before any run
+    for port in str(params.get("port") or "").split(","):  # one per server of a multi-host DSN
+        port = port.strip()
+        if port and not (re.fullmatch(r"[0-9]{1,5}", port) and 1 <= int(port) <= 65535):
+            raise ValueError("the port must be a number from 1 to 65535")
+    return value
+
+
+def _server_milliseconds(value: timedelta) -> timedelta:
+    """A timeout PostgreSQL takes as int4 milliseconds: at most 2147483647 ms."""
+    if round(value.total_seconds() * 1000) > MAX_MILLISECONDS:
+        raise ValueError(
+            f"too long for PostgreSQL: at most {duration_words(MAX_MILLISECONDS // 1000)} "
+            f"({MAX_MILLISECONDS} ms; 0 means no limit), got {duration_words(value)}"
+        )
     return value
 
 
 DatabaseNames = Annotated[list[Text], BeforeValidator(_database_list)]
 Dsn = Annotated[Text, AfterValidator(_dsn)]
+ServerTimeout = Annotated[Duration, AfterValidator(_server_milliseconds)]
 
 
 class PurgeRule(Section):
@@ -72,13 +91,13 @@ class PurgeRule(Section):
 class MaintenanceSettings(Section):
     """Thresholds and timeouts of the db tasks; each flag of a db task overrides its key."""
 
-    lock_timeout: Duration = Field(
+    lock_timeout: ServerTimeout = Field(
         "5s",
         validate_default=True,
         description="skip an object whose lock is not granted within this (0 = wait for ever)",
         examples=["5s", "1min"],
     )
-    statement_timeout: Duration = Field(
+    statement_timeout: ServerTimeout = Field(
         "1h",
         validate_default=True,
         description="cancel a statement running longer than this (0 = no limit)",
@@ -153,7 +172,8 @@ class MaintenanceSettings(Section):
         lock, statement = self.lock_timeout, self.statement_timeout
         if lock and statement and lock > statement:
             problems.append(
-                f"lock_timeout ({lock}) must not exceed statement_timeout ({statement}): "
+                f"lock_timeout ({duration_words(lock)}) must not exceed statement_timeout "
+                f"({duration_words(statement)}): "
                 "a lock wait would be cancelled as a slow statement"
             )
         return problems

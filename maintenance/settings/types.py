@@ -13,7 +13,12 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJso
 from pydantic import BaseModel as _BaseModel
 
 from ..units import parse_size as _parse_size
-from .durations import EXAMPLES, Age, parse_age, parse_duration
+from .durations import EXAMPLES, Age, duration_words, parse_age, parse_duration
+
+# The longest wait the product hands on: PostgreSQL's timeouts are int4 milliseconds, and so
+# are poll() and socket timeouts, which a longer subprocess or SSH timeout would overflow.
+MAX_MILLISECONDS = 2_147_483_647
+MAX_TIMEOUT_S = MAX_MILLISECONDS // 1000
 
 
 class Section(_BaseModel):
@@ -59,6 +64,11 @@ def _timeout(value: Any) -> float:
     seconds = parse_duration(value).total_seconds()
     if seconds < 0:
         raise ValueError(f"a timeout cannot be negative, got {value!r}")
+    if seconds > MAX_TIMEOUT_S:
+        raise ValueError(
+            f"too long for a timeout: at most {duration_words(MAX_TIMEOUT_S)} "
+            f"({MAX_TIMEOUT_S} seconds; 0 means none), got {value!r}"
+        )
     return seconds
 
 
@@ -73,10 +83,9 @@ def _size(value: Any) -> int:
         raise ValueError(str(exc).removeprefix("size: ")) from None
 
 
-def _name_list(value: Any) -> Any:
-    if isinstance(value, str):
-        raise ValueError(f"expected a list of names, got the string {value!r}; write [{value}]")
-    return value
+def _one_or_many(value: Any) -> Any:
+    """One string stands for a list of it (`disk_paths: /var`, `ssh_known_hosts: FILE`)."""
+    return [value] if isinstance(value, str) else value
 
 
 _DURATION_SCHEMA = {
@@ -117,7 +126,6 @@ Size = Annotated[
          "description": "a size: 500MB, 2GB, 1GiB or a number of bytes"}
     ),
 ]  # fmt: skip
-NameList = Annotated[list[str], BeforeValidator(_name_list)]
 
 
 def _non_empty(value: str) -> str:
@@ -127,3 +135,11 @@ def _non_empty(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_non_empty)]
+OneOrMany = Annotated[
+    list[Text],
+    BeforeValidator(_one_or_many),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+         "x-type": "path or list of paths"}
+    ),
+]  # fmt: skip
