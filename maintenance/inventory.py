@@ -219,7 +219,7 @@ def _build(source: Path, document: Any) -> Inventory:
     hosts = {name: _make_host(parser, name, depths) for name in parser.host_vars}
     if parser.problems:
         raise ConfigError("invalid inventory:\n  " + "\n  ".join(parser.problems))
-    _parse_settings(source, hosts)
+    _parse_settings(source, hosts, _vars_outside_all(parser))
     members = {name: frozenset(_members(parser, name)) for name in parser.groups}
     members["all"] = frozenset(hosts)
     for host in hosts.values():
@@ -232,18 +232,35 @@ def _build(source: Path, document: Any) -> Inventory:
     )
 
 
-def _parse_settings(source: Path, hosts: Mapping[str, Host]) -> None:
-    """Parse every host's settings once, now, so a bad key stops every task before it runs."""
-    from .settings.validate import HostVars, SettingsError, parse_hosts
+def _parse_settings(
+    source: Path, hosts: Mapping[str, Host], outside_all: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Parse every host's settings once, now, so a bad key stops every task before it runs.
 
+    OUTSIDE_ALL is the vars written in each place but all.vars, where the scheduler's keys
+    would be ignored (settings.validate.misplaced)."""
+    from .settings.validate import HostVars, SettingsError, misplaced, parse_hosts
+
+    problems = misplaced(str(source), outside_all)
     try:
         parsed = parse_hosts(
-            str(source), [HostVars(h.name, h.vars, h.origins) for h in hosts.values()]
+            str(source), [HostVars(h.name, h.vars, h.origins) for h in hosts.values()], set(hosts)
         )
     except SettingsError as exc:
-        raise ConfigError(str(exc)) from None
+        problems += exc.problems
+    if problems:
+        raise ConfigError(str(SettingsError(problems))) from None
     for name, settings in parsed.items():
         hosts[name].__dict__["settings"] = settings  # fills the cached_property
+
+
+def _vars_outside_all(parser: _Parser) -> dict[str, Mapping[str, Any]]:
+    """The vars as written in each child group and host: where ("group 'db'") to vars."""
+    places: dict[str, Mapping[str, Any]] = {
+        f"group {name!r}": group.vars for name, group in parser.groups.items() if name != "all"
+    }
+    places.update((f"host {name!r}", variables) for name, variables in parser.host_vars.items())
+    return places
 
 
 def _members(parser: _Parser, group: str) -> set[str]:

@@ -174,6 +174,24 @@ ALL = "group 'all': "
         ({"task": "health.check", "every": "day", "colour": "red"}, "unknown key 'colour'"),
         ({"task": "health.check", "evry": "day"}, "unknown key 'evry'; did you mean 'every'?"),
         ({"every": "day"}, "schedule[0].task: required key is missing"),
+        # The values too, read by the task's own code when the schedule loads, not at each run.
+        (
+            {"task": "db.purge", "every": "day",
+             "args": {"older_than": "12m", "table": "t", "column": "c"}},
+            "schedule[0].args.older_than: ambiguous: write 12min or 12mo",
+        ),
+        (
+            {"task": "db.vacuum", "every": "day", "args": {"lock_timeout": "99zz"}},
+            "schedule[0].args.lock_timeout: unknown unit 'zz' in '99zz'",
+        ),
+        (
+            {"task": "db.bloat", "every": "day", "args": {"top": "many"}},
+            "schedule[0].args.top: expected a whole number, got 'many'",
+        ),
+        (
+            {"task": "db.purge", "every": "day", "args": {"table": "t"}},
+            "schedule[0].args: --table needs --column and --older-than",
+        ),
     ],
 )
 def test_invalid_jobs_are_refused_naming_the_job(tmp_path: Path, job, message) -> None:
@@ -228,6 +246,80 @@ def test_valid_job_becomes_a_frozen_job_with_task_flags(tmp_path: Path) -> None:
     assert job.jitter == timedelta(minutes=5) and job.zone_name == "Europe/Berlin"
     with pytest.raises(AttributeError):
         job.task = "other"  # type: ignore[misc]
+
+
+def test_job_args_are_checked_by_building_the_plan_only(tmp_path: Path) -> None:
+    """Valid args pass on a host with no database at all: checking builds a plan, runs none."""
+    args = {"older-than": "90d", "table": "events", "column": "created", "dry_run": True}
+    settings = settings_for(tmp_path, [{"task": "db.purge", "every": "day", "args": args}])
+    (job,) = settings.jobs
+    assert job.args == ("--older-than", "90d", "--table", "events", "--column", "created",
+                        "--dry-run")  # fmt: skip
+    # A collection without the CLI's checks (a task of plain invoke) has its flag names checked.
+    @task
+    def purge(c, older_than=None):
+        """Purge."""
+
+    catalog = catalog_from(Collection(Collection("db", purge)))
+    settings = settings_for(
+        tmp_path, [{"task": "db.purge", "every": "day", "args": {"older_than": "12m"}}], catalog
+    )
+    assert settings.jobs[0].args == ("--older-than", "12m")
+
+
+def _misplaced_inventory(path: Path) -> Path:
+    """Scheduler keys on a host, in a child group with hosts and in one without."""
+    path.write_text(
+        """
+all:
+  hosts:
+    h1:
+      ansible_connection: local
+      schedule: [{task: health.check, every: 15min}]
+      notify: {webhook_url: "https://hooks.example/services/T0/B0/x"}
+      scheduler: {timezone: Europe/Berlin}
+      metrics: {textfile_dir: /var/lib/node-exporter}
+  children:
+    databases:
+      hosts: {h1: }
+      vars: {state_dsn: "postgresql://maint@db1/maint", metrics: {listen: 9187}}
+    scheduling:
+      vars: {state_dir: /var/lib/maint}
+"""
+    )
+    return path
+
+
+MISPLACED = [
+    "group 'databases': state_dsn: belongs in all.vars: the scheduler reads it there",
+    "group 'databases': metrics.listen: belongs in all.vars",
+    "group 'scheduling': state_dir: belongs in all.vars",
+    "host 'h1': schedule: belongs in all.vars: the scheduler reads it there",
+    "host 'h1': scheduler: belongs in all.vars",
+    "host 'h1': notify: belongs in all.vars",
+]
+
+
+def test_scheduler_keys_outside_all_vars_are_refused_where_set(tmp_path: Path) -> None:
+    """The daemon reads all.vars only: elsewhere the keys would be ignored, so they are refused
+    when the inventory loads; metrics.textfile_dir stays a host's (every task writes it)."""
+    inventory = _misplaced_inventory(tmp_path / "inv.yaml")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(inventory, CATALOG, environ={})
+    text = str(raised.value)
+    for line in MISPLACED:
+        assert f"{inventory}: {line}" in text
+    assert "textfile_dir" not in text
+    assert "hooks.example" not in text
+    # Only there: the same keys in all.vars, and textfile_dir per host, are fine.
+    all_vars = {"schedule": [], "notify": {"webhook_url": "https://hooks.example/x"},
+                "metrics": {"listen": 9187}, "state_dir": str(tmp_path / "s")}  # fmt: skip
+    inventory = write_inventory(
+        tmp_path / "ok.yaml",
+        {"h1": {"ansible_connection": "local", "metrics": {"textfile_dir": str(tmp_path)}}},
+        all_vars=all_vars,
+    )
+    assert load_settings(inventory, CATALOG, environ={}).metrics_listen == ("127.0.0.1", 9187)
 
 
 def test_default_schedule_keeps_only_tasks_that_exist(tmp_path: Path) -> None:
@@ -445,6 +537,43 @@ def test_invalid_schedule_stops_the_daemon_before_it_starts(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "group 'all' (host h): schedule[0]: 'day': a day of the month" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["config.check", "schedule.list", "schedule.run"])
+def test_misplaced_keys_and_bad_args_stop_every_command(tmp_path: Path, command: str) -> None:
+    """Neither a host's schedule nor a job's bad args pass a check only to fail (or do
+    nothing) later: the daemon does not start, config.check and schedule.list exit 2."""
+    misplaced = _misplaced_inventory(tmp_path / "misplaced.yaml")
+    bad_args = write_inventory(
+        tmp_path / "args.yaml",
+        {"h": {"ansible_connection": "local"}},
+        all_vars={
+            "state_dir": str(tmp_path / "state"),
+            "schedule": [
+                {"task": "db.purge", "every": "day",
+                 "args": {"older_than": "12m", "table": "t", "column": "c"}},
+                {"task": "db.vacuum", "every": "day", "args": {"lock_timeout": "99zz"}},
+            ],
+        },
+    )  # fmt: skip
+    for inventory, expected in (
+        (misplaced, [f"{misplaced}: {line}" for line in MISPLACED]),
+        (
+            bad_args,
+            [
+                f"{bad_args}: group 'all': schedule[0].args.older_than: ambiguous: "
+                "write 12min or 12mo",
+                f"{bad_args}: group 'all': schedule[1].args.lock_timeout: unknown unit 'zz'",
+            ],
+        ),
+    ):
+        done = subprocess.run(
+            ["maint", command, "-i", str(inventory)], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2, done.stderr
+        for line in expected:
+            assert line in done.stderr
+        assert "Traceback" not in done.stderr and "scheduler started" not in done.stderr
 
 
 def test_list_shows_next_runs_in_the_jobs_time_zone(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as json_module
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -25,23 +26,57 @@ if TYPE_CHECKING:  # the settings model loads with an inventory, not with `maint
 JSON = COMMON["json"]
 
 
-def _settings(inventory: str | None) -> Settings:
-    """The inventory's schedule, checked against the tasks that exist. Exit 2 if invalid."""
+def _settings(inventory: str | None, check_args: bool = True) -> Settings:
+    """The inventory's schedule, checked against the tasks that exist. Exit 2 if invalid.
+
+    CHECK_ARGS: the jobs' args values too, by building each task's plan (spec.flag_check).
+    """
     from ..scheduler.catalog import catalog_from
     from ..scheduler.config import load_settings
     from .collection import build_namespace  # the collection imports this module
 
+    catalog = catalog_from(build_namespace(), check_args=check_args)
     try:
-        return load_settings(inventory_path(inventory), catalog_from(build_namespace()))
+        return load_settings(inventory_path(inventory), catalog)
     except ConfigError as exc:
         raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
+
+
+def _daemon_settings(inventory: str | None) -> Settings:
+    """_settings for the daemon, the jobs' args checked in a forked child: building the
+    tasks' plans imports their procedures (psycopg, cryptography, zstandard: about 20 MB)
+    that the daemon, which runs every job in a child process, never needs itself."""
+    settings = _settings(inventory, check_args=False)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: check, hand the refusal over, leave without any cleanup
+        code = 0
+        try:
+            os.close(reader)
+            _settings(inventory)
+        except Exit as exc:
+            code = exc.code or EXIT_USAGE
+            with os.fdopen(writer, "w", encoding="utf-8") as pipe:
+                pipe.write(str(exc.message))
+        except BaseException as exc:  # said; the daemon then refuses to start
+            code = EXIT_USAGE
+            with os.fdopen(writer, "w", encoding="utf-8") as pipe:
+                pipe.write(f"error: checking the schedule's args: {exc!r}")
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, encoding="utf-8") as pipe:
+        refusal = pipe.read()
+    if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0:
+        raise Exit(refusal or "error: checking the schedule's args failed", code=EXIT_USAGE)
+    return settings
 
 
 def _run(flags: SimpleNamespace) -> None:
     from ..scheduler.daemon import Daemon
 
     configure_logging()
-    settings = _settings(flags.inventory)
+    settings = _daemon_settings(flags.inventory)
     try:
         store = open_state(settings, daemon=True)
     except StateError as exc:

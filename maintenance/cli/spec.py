@@ -8,13 +8,15 @@ with the same help, the same exit code for a bad flag, and the same run around i
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from invoke import Collection
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, ParseError
+from invoke.parser import Parser, ParserContext
 
 from ..errors import ConfigError
 from ..executor import DEFAULT_FORKS, Procedure
@@ -108,12 +110,47 @@ def make_task(spec: TaskSpec) -> MaintTask:
     body.__signature__ = signature  # type: ignore[attr-defined]
     body.__doc__ = spec.doc
     body.__name__ = spec.name.split(".")[-1]
-    return MaintTask(
+    task = MaintTask(
         body,
         name=spec.name.split(".")[-1],
         help={flag.name: flag.help for flag in flags},
         iterable=[flag.name for flag in flags if flag.repeatable],
     )
+    task.check_args = flag_check(spec, task)
+    return task
+
+
+def flag_check(spec: TaskSpec, task: MaintTask) -> Callable[[Sequence[str]], None] | None:
+    """A check of a command line for SPEC's TASK, as the task reads it: invoke parses the
+    flags, then the spec's plan is built from them and thrown away. Raise ConfigError.
+
+    Building a plan runs nothing and contacts no host: procedures run, and options needing
+    the inventory are made, only in run_task. None for a task that acts instead of planning.
+    """
+    plan = spec.plan
+    if plan is None:
+        return None
+
+    def check(argv: Sequence[str]) -> None:
+        context = ParserContext(name=spec.name, args=task.get_arguments())
+        try:
+            parsed = Parser(contexts=[context]).parse_argv([spec.name, *argv])
+        except ParseError as exc:
+            raise ConfigError(str(exc)) from None
+        except ValueError:  # invoke casts number flags with int(), as program.py says
+            raise ConfigError(_not_a_number(context, argv)) from None
+        plan(SimpleNamespace(**parsed[0].as_kwargs))
+
+    return check
+
+
+def _not_a_number(context: ParserContext, argv: Sequence[str]) -> str:
+    """'--top: expected a whole number, got 'x'': the number flag of ARGV that int() refused."""
+    for option, value in itertools.pairwise(argv):
+        flag = context.flags.get(option)
+        if flag is not None and flag.kind is int and not value.lstrip("-").isdigit():
+            return f"{option}: expected a whole number, got {value!r}"
+    return "expected a whole number"
 
 
 def _run_plan(spec: TaskSpec, given: SimpleNamespace) -> None:

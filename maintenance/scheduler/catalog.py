@@ -3,11 +3,17 @@
 Task namespaces are added as the product grows, so the scheduler never keeps its own list: it
 asks the collection which tasks exist and which flags each takes, and turns a job's `args`
 into that task's command line.
+
+A task of the collection may carry `check_args(argv)`, which reads a command line as the task
+reads its flags when it runs and raises ConfigError for a bad value ("--older-than: ambiguous:
+write 12min or 12mo"); the CLI's tasks do (cli.spec.make_task). This layer cannot import the
+CLI, so the check comes in with the collection, and a job's values are checked when the
+schedule loads rather than failing every run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -29,10 +35,21 @@ class Flag:
     default: Any
 
 
+class ArgError(ConfigError):
+    """A bad value in a job's `args`: KEY as the job writes it, and what is wrong with it."""
+
+    def __init__(self, key: str, words: str) -> None:
+        super().__init__(f"{key}: {words}")
+        self.key = key
+        self.words = words
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     name: str  # canonical, as invoke shows it: 'db.unused-indexes'
     flags: Mapping[str, Flag]
+    # Reads a command line as the task does; raises ConfigError. None: flag names only.
+    check: Callable[[Sequence[str]], None] | None = None
 
     def argv(self, args: Mapping[str, Any]) -> tuple[str, ...]:
         """The command-line flags for ARGS. Raise ConfigError naming the first bad key."""
@@ -45,12 +62,31 @@ class TaskSpec:
             argv.extend(_flag_argv(flag, value))
         return tuple(argv)
 
+    def checked_argv(self, args: Mapping[str, Any]) -> tuple[str, ...]:
+        """argv(ARGS), its values read as the task reads them when it runs (nothing runs).
+
+        Raise ConfigError; ArgError when the task's message names one flag of ARGS.
+        """
+        argv = self.argv(args)
+        if self.check is None:
+            return argv
+        try:
+            self.check(argv)
+        except ConfigError as exc:
+            option, colon, words = str(exc).partition(": ")
+            key = next((k for k in args if colon and option == f"--{_flag_name(str(k))}"), None)
+            if key is not None:
+                raise ArgError(str(key), words) from None
+            raise
+        return argv
+
 
 Catalog = Mapping[str, TaskSpec]
 
 
-def catalog_from(collection: Collection) -> Catalog:
-    """Every schedulable task of COLLECTION with its flags, keyed by canonical name."""
+def catalog_from(collection: Collection, check_args: bool = True) -> Catalog:
+    """Every schedulable task of COLLECTION with its flags, keyed by canonical name; with
+    CHECK_ARGS, with the tasks' own checks of their flags' values (`check_args`)."""
     specs = {}
     for name in collection.task_names:
         if name.startswith(UNSCHEDULABLE):
@@ -59,7 +95,8 @@ def catalog_from(collection: Collection) -> Catalog:
             argument.names[0]: Flag(argument.names[0], argument.kind, argument.default)
             for argument in collection[name].get_arguments()
         }
-        specs[name] = TaskSpec(name, MappingProxyType(flags))
+        check = getattr(collection[name], "check_args", None) if check_args else None
+        specs[name] = TaskSpec(name, MappingProxyType(flags), check)
     return MappingProxyType(specs)
 
 

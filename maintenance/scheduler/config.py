@@ -2,7 +2,9 @@
 
 The settings model has already checked every key's shape (`schedule`, `scheduler`, `notify`,
 `metrics`, `state_dir`, `state_dsn`); what is left here needs the live task tree: that each
-job's task exists, that its `args` are flags of that task, and that job names are unique.
+job's task exists, that its `args` are flags of that task with values the task accepts (read
+by the task's own code, through the catalog: a job that would exit 2 at every run is refused
+now), and that job names are unique.
 Problems use the model's key paths: "group 'all': schedule[2].task: unknown task 'db.nope'".
 """
 
@@ -32,7 +34,7 @@ from .calendar import (
     latest_slot,
     next_slot,
 )
-from .catalog import Catalog, find_task
+from .catalog import ArgError, Catalog, find_task
 
 # The keys the daemon reads, all from all.vars.
 DAEMON_KEYS = ("schedule", "scheduler", "notify", "metrics", "state_dir", "state_dsn")
@@ -213,7 +215,10 @@ def _job(
         )
         return None
     try:
-        argv = spec.argv(entry.args)
+        argv = spec.checked_argv(entry.args)
+    except ArgError as exc:
+        problems.append(f"schedule[{index}].args.{exc.key}: {exc.words}")
+        return None
     except ConfigError as exc:
         problems.append(f"schedule[{index}].args: {exc}")
         return None

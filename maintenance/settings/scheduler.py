@@ -2,7 +2,9 @@
 
 They belong in `all.vars` (the schedule is the inventory's, not a host's); all.vars reach every
 host, so they are validated with each host's settings and a problem is said once, for group
-'all'. Whether a job's task exists is the scheduler's to check: this layer knows no tasks.
+'all'. Set on a host or in a child group they would do nothing, so they are refused there
+(validate.misplaced). Whether a job's task exists is the scheduler's to check: this layer
+knows no tasks.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 from .durations import parse_duration
 from .types import Duration, Section, Text, Timeout
 
+# The keys only the scheduler daemon reads, and only from all.vars (a dotted one: that key of
+# its section; `metrics.textfile_dir` is read per host). Set anywhere else they would do nothing.
+ALL_VARS_ONLY = ("schedule", "scheduler", "notify", "state_dir", "state_dsn", "metrics.listen")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CALENDAR_UNITS = {"day": "day", "daily": "day", "week": "week", "weekly": "week"}
 CALENDAR_UNITS |= {"month": "month", "monthly": "month"}

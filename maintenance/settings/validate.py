@@ -6,14 +6,15 @@ once, naming the group and the hosts it reaches, rather than once per host.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from .host import HostSettings, near_miss
-from .problems import key_path, problems_of
+from .problems import closest, key_path, problems_of
+from .scheduler import ALL_VARS_ONLY
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,19 @@ def parse_host(host: HostVars) -> tuple[HostSettings | None, list[tuple[str, str
     return (None if found else settings), found
 
 
-def parse_hosts(source: str, hosts: Iterable[HostVars]) -> dict[str, HostSettings]:
-    """Settings of every host. Raise SettingsError listing every problem once."""
+def parse_hosts(
+    source: str, hosts: Iterable[HostVars], known: Collection[str] | None = None
+) -> dict[str, HostSettings]:
+    """Settings of every host. Raise SettingsError listing every problem once.
+
+    KNOWN is every host of the inventory, which a `restore_target` must name (None: a host
+    parsed alone, its target unchecked)."""
     parsed: dict[str, HostSettings] = {}
     reached: dict[tuple[str, str, str], list[str]] = {}
     for host in hosts:
         settings, found = parse_host(host)
+        if settings is not None and known is not None:
+            found += _unknown_target(host, settings, known)
         if settings is not None:
             parsed[host.name] = settings
         for problem in found:
@@ -63,6 +71,18 @@ def parse_hosts(source: str, hosts: Iterable[HostVars]) -> dict[str, HostSetting
     if reached:
         raise SettingsError([_line(source, *problem, names) for problem, names in reached.items()])
     return parsed
+
+
+def _unknown_target(
+    host: HostVars, settings: HostSettings, known: Collection[str]
+) -> list[tuple[str, str, str]]:
+    """The problem of a `restore_target` naming no host of the inventory, if it does."""
+    target = settings.restore_target
+    if target is None or target in known:
+        return []
+    guess = closest(target, [name for name in known if name != host.name])
+    words = f"no host {target!r} in the inventory" + (f"; did you mean {guess!r}?" if guess else "")
+    return [(host.origins.get("restore_target", f"host {host.name!r}"), "restore_target", words)]
 
 
 def parse_group(source: str, group: str, variables: Mapping[str, Any]) -> HostSettings:
@@ -73,6 +93,24 @@ def parse_group(source: str, group: str, variables: Mapping[str, Any]) -> HostSe
     if settings is None:
         raise SettingsError([f"{source}: {where}: {path}: {words}" for where, path, words in found])
     return settings
+
+
+def misplaced(source: str, places: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Problems for the scheduler's keys set anywhere but all.vars, where it reads them.
+
+    PLACES maps where vars were written ("group 'db'", "host 'db1'") to those vars as
+    written there, all.vars left out: a host's or a child group's schedule would be ignored.
+    """
+    found = []
+    for where, variables in places.items():
+        for path in ALL_VARS_ONLY:
+            section, _, key = path.partition(".")
+            value = variables.get(section)
+            if section in variables and (not key or (isinstance(value, Mapping) and key in value)):
+                found.append(
+                    f"{source}: {where}: {path}: belongs in all.vars: the scheduler reads it there"
+                )
+    return found
 
 
 def _line(source: str, origin: str, path: str, words: str, hosts: list[str]) -> str:
