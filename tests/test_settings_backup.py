@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from backups.stores import open_store
+from maintenance.errors import ConfigError
 from maintenance.settings import parse_age
+from maintenance.settings.backup import STORAGE_CLASSES
 from tests.inventories import write_inventory
-from tests.settings_cases import Case, assert_refused
+from tests.settings_cases import Case, assert_refused, task_args
 
 BACKUP_TASKS = (
     "backup.db", "backup.globals", "backup.list", "backup.prune",
@@ -84,6 +86,55 @@ CASES = [
          "restore_target: expected text, got a list", ("restore.verify",)),
 ]  # fmt: skip
 
+# What the stores alone used to check, when a task opened one (so `config.check` passed them),
+# and what the inventory as a whole must hold: refused at load like any other setting.
+S3 = "s3://bucket1/p"
+STORE_CASES = [
+    Case("bucket-name", {"backup": {"store": "s3://Bucket2/p"}},
+         "backup.store: bucket name 'Bucket2' is not valid", BACKUP_TASKS),
+    Case("store-credentials", {"backup": {"store": "s3://key:hunter22@bucket1/p"}},
+         "backup.store: credentials do not belong in the store URL", BACKUP_TASKS),
+    Case("store-prefix", {"backup": {"store": "gs://bucket1/pg/../other"}},
+         "backup.store: invalid store prefix 'pg/../other'", BACKUP_TASKS),
+    Case("file-store-host", {"backup": {"store": "file://backups/pg"}},
+         "backup.store: use file:///absolute/path", BACKUP_TASKS),
+    Case("s3-part-size", {"backup": {"store": S3, "part_size": "1KB"}},
+         "backup.part_size: expected 5.0 MiB to 5.0 GiB for s3:// stores, got 1000 B",
+         BACKUP_TASKS),
+    Case("gs-part-size", {"backup": {"store": "gs://bucket1/p", "part_size": "2GiB"}},
+         "backup.part_size: expected 256.0 KiB to 1.0 GiB for gs:// stores, got 2.0 GiB",
+         BACKUP_TASKS),
+    Case("s3-storage-class", {"backup": {"store": S3, "storage_class": "BOGUS"}},
+         "backup.storage_class: expected one of STANDARD, ", BACKUP_TASKS),
+    Case("gs-storage-class", {"backup": {"store": "gs://bucket1/p", "storage_class": "GLACIER"}},
+         "backup.storage_class: expected one of STANDARD, NEARLINE, COLDLINE, ARCHIVE for gs://",
+         BACKUP_TASKS),
+    Case("endpoint-credentials",
+         {"backup": {"store": S3, "endpoint_url": "https://key:hunter22@minio.internal:9000"}},
+         "backup.endpoint_url: credentials do not belong in the endpoint URL", BACKUP_TASKS),
+    Case("endpoint-form", {"backup": {"store": S3, "endpoint_url": "minio.internal:9000"}},
+         "backup.endpoint_url: expected an http:// or https:// URL with a host", BACKUP_TASKS),
+    Case("max-attempts", {"backup": {"store": S3, "max_attempts": 21}},
+         "backup.max_attempts: expected at most 20, got 21", BACKUP_TASKS),
+    Case("max-attempts-zero", {"backup": {"store": S3, "max_attempts": 0}},
+         "backup.max_attempts: expected at least 1, got 0", BACKUP_TASKS),
+    Case("retry-timeout", {"backup": {"store": "gs://bucket1/p", "retry_timeout": 7200}},
+         "backup.retry_timeout: expected at most 3600, got 7200", BACKUP_TASKS),
+    Case("grace-zero", {"backup": {"incomplete_grace": 0}},
+         "backup.incomplete_grace: expected at least 1h, got 0s", BACKUP_TASKS),
+    Case("grace-second", {"backup": {"incomplete_grace": "1s"}},
+         "backup.incomplete_grace: expected at least 1h, got 1s", BACKUP_TASKS),
+    Case("target-unknown", {"restore_target": "nosuchhost"},
+         "restore_target: no host 'nosuchhost' in the inventory", ("restore.verify", "backup.db")),
+    Case("target-typo", {"restore_target": "db3"},
+         "restore_target: no host 'db3' in the inventory; did you mean 'db2'?",
+         ("restore.verify",)),
+    Case("group-target", {"restore_target": "nosuchhost"},
+         "restore_target: no host 'nosuchhost' in the inventory", ("restore.verify",),
+         on_group=True),
+]  # fmt: skip
+CASES += STORE_CASES
+
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_broken_setting_is_refused_by_every_task_reading_it(tmp_path: Path, case: Case) -> None:
@@ -96,6 +147,38 @@ def test_broken_setting_is_refused_by_every_task_reading_it(tmp_path: Path, case
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(refused, case.tasks))  # re-raises the first failure
+
+
+@pytest.mark.parametrize("case", STORE_CASES, ids=[case.id for case in STORE_CASES])
+def test_config_check_refuses_what_the_tasks_refuse(tmp_path: Path, case: Case) -> None:
+    """`maint config.check` says no to every inventory a backup task refuses (exit 2, the
+    file, the host or group and the key path), never "settings valid"; no secret is shown."""
+    done = assert_refused(tmp_path, case, "config.check")
+    assert "settings valid" not in done.stdout and "hunter22" not in done.stderr
+
+
+def test_a_store_given_as_a_flag_is_checked_by_the_same_rules(tmp_path: Path) -> None:
+    """restore.db --store (open_store) refuses what the inventory's `backup.store` would."""
+    with pytest.raises(ConfigError, match="bucket name 'Bucket2' is not valid"):
+        open_store("s3://Bucket2/p")
+    with pytest.raises(ConfigError) as caught:
+        open_store("s3://bucket1/p", {"part_size": "1KB", "storage_class": "BOGUS"})
+    assert "option 'part_size': expected 5.0 MiB to 5.0 GiB for s3:// stores" in str(caught.value)
+    assert "option 'storage_class': expected one of STANDARD" in str(caught.value)
+    host = {"ansible_connection": "local", "postgres": {"dsn": "postgresql://localhost/app"}}
+    inventory = write_inventory(tmp_path / "inv.yaml", {"db1": host})
+    code, _, err = maint(
+        *task_args("restore.db"), "--store", "s3://Bucket2/p", "-i", str(inventory)
+    )
+    assert code == 2 and "bucket name 'Bucket2' is not valid" in err and "Traceback" not in err
+
+
+def test_s3_storage_classes_are_the_ones_botocore_knows() -> None:
+    """The model's S3 storage classes (the settings import no SDK) are S3's own."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("s3")
+    assert set(STORAGE_CLASSES["s3"]) == set(model.shape_for("StorageClass").enum)
 
 
 # --- what the tasks do with good settings -------------------------------------------------------

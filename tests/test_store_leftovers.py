@@ -10,11 +10,15 @@ import os
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 
+from backups.archive.leftovers import sweep_leftovers
+from backups.stores import open_store
+from maintenance.settings import parse_duration
 from tests.inventories import write_inventory
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -67,9 +71,9 @@ def test_local_partial_files_older_than_the_grace_are_removed(tmp_path, prod_clu
     assert foreign.exists(), "another host's partial file was removed"
 
 
-def test_s3_multipart_uploads_older_than_the_grace_are_aborted(
-    tmp_path, prod_cluster, s3_server
-) -> None:
+def test_s3_multipart_uploads_older_than_the_grace_are_aborted(s3_server) -> None:
+    """The sweep backup.prune runs, with its clock moved on: the grace's floor (1h, refused
+    below at load) is longer than a test waits, and moto's upload times cannot be set."""
     client = boto3.client("s3", endpoint_url=s3_server.url)
     bucket = f"left-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
@@ -84,22 +88,19 @@ def test_s3_multipart_uploads_older_than_the_grace_are_aborted(
     start("elsewhere/db1/app/20240501T000000Z.dump.zst")  # outside the store's prefix
     time.sleep(6)
     start("pg/db1/app/20240502T000000Z.dump.zst")  # a running backup
-    inventory = inventory_for(
-        tmp_path,
-        prod_cluster,
-        {"store": f"s3://{bucket}/pg", "endpoint_url": s3_server.url, "incomplete_grace": "4s"},
-    )
+    store = open_store(f"s3://{bucket}/pg", {"endpoint_url": s3_server.url})
+    grace = parse_duration("1h")
+    # An hour on, less 3 s: the killed upload (6 s older) is past the grace, the running one not.
+    now = datetime.now(UTC) + grace - timedelta(seconds=3)
 
     def uploads() -> list[str]:
         return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket)["Uploads"])
 
-    planned = prune(inventory, "--dry-run")
-    assert [item["key"] for item in planned["details"]["unfinished_removed"]] == [
-        "db1/app/20240501T000000Z.dump.zst"
-    ]
+    planned = sweep_leftovers(store, "db1", grace, dry_run=True, now=now)
+    assert [item["key"] for item in planned] == ["db1/app/20240501T000000Z.dump.zst"]
     assert len(uploads()) == 4
 
-    prune(inventory)
+    sweep_leftovers(store, "db1", grace, dry_run=False, now=now)
     assert uploads() == [
         "elsewhere/db1/app/20240501T000000Z.dump.zst",
         "pg/db1/app/20240502T000000Z.dump.zst",

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import builtins
 import importlib
-import re
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -24,8 +23,12 @@ import structlog
 
 from maintenance.errors import ConfigError, MaintError
 from maintenance.secrets import mask_text
-from maintenance.settings.backup import STORE_OPTIONS  # the options and their schemes
-from maintenance.units import format_size, parse_size
+from maintenance.settings.backup import (  # every rule of a store URL and its options
+    SEGMENT_RULE,
+    BackupSettings,
+    store_settings,
+    unsafe_segments,
+)
 
 log = structlog.get_logger()
 
@@ -37,7 +40,6 @@ _BACKENDS = {
 }
 
 PROBE_PREFIX = ".maint-preflight-"
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 
 
 class StoreError(MaintError):
@@ -258,126 +260,39 @@ def check_prefix(prefix: str) -> str:
 
 
 def _check_segments(text: str, segments: list[str], what: str) -> None:
-    for segment in segments:
-        if segment in ("", ".", "..") or "\\" in segment or "\0" in segment:
-            raise ConfigError(
-                f"invalid store {what} {text!r}: use '/'-separated names without empty, "
-                "'.' or '..' parts, backslashes or a leading '/'"
-            )
+    if unsafe_segments(segments):
+        raise ConfigError(f"invalid store {what} {text!r}: {SEGMENT_RULE}")
 
 
-class StoreOptions:
-    """The store options of a host's `backup` vars, read and checked once for one store URL.
-
-    Readers collect problems instead of raising at the first one; `check()` raises a single
-    ConfigError listing them all.
-    """
-
-    def __init__(self, url: str, scheme: str, options: Mapping[str, Any] | None) -> None:
-        self.url = url
-        self.problems: list[str] = []
-        self._values = {
-            name: value
-            for name, value in (options or {}).items()
-            if name in STORE_OPTIONS and value is not None
-        }
-        for name in sorted(self._values):
-            if scheme not in STORE_OPTIONS[name]:
-                users = " and ".join(f"{other}://" for other in STORE_OPTIONS[name])
-                self.problems.append(f"option '{name}' applies to {users} stores only")
-
-    def text(self, name: str, choices: Collection[str] | None = None) -> str | None:
-        """The option as a non-empty string (one of CHOICES if given), or None if unset."""
-        value = self._values.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.problems.append(f"option '{name}' must be a non-empty string, got {value!r}")
-            return None
-        if choices is not None and value not in choices:
-            self.problems.append(
-                f"option '{name}' must be one of {', '.join(sorted(choices))}, got {value!r}"
-            )
-            return None
-        return value.strip()
-
-    def size(self, name: str, default: int, minimum: int, maximum: int) -> int:
-        """The option as a size in bytes ('16MiB'), within MINIMUM..MAXIMUM; DEFAULT if unset."""
-        value = self._values.get(name)
-        if value is None:
-            return default
-        try:
-            size = parse_size(value, f"option '{name}'")
-        except ConfigError as exc:
-            self.problems.append(str(exc))
-            return default
-        if not minimum <= size <= maximum:
-            self.problems.append(
-                f"option '{name}' must be between {format_size(minimum)} and "
-                f"{format_size(maximum)}, got {value!r}"
-            )
-            return default
-        return size
-
-    def integer(self, name: str, default: int, minimum: int, maximum: int) -> int:
-        """The option as an integer within MINIMUM..MAXIMUM; DEFAULT if unset."""
-        value = self._values.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            self.problems.append(
-                f"option '{name}' must be a whole number from {minimum} to {maximum}, got {value!r}"
-            )
-            return default
-        return value
-
-    def check(self) -> None:
-        """Raise one ConfigError listing every problem found so far, if there is any."""
-        if self.problems:
-            raise ConfigError(f"backup store {mask_text(self.url)}: " + "; ".join(self.problems))
-
-
-def split_bucket_url(url: str, options: StoreOptions) -> tuple[str, str]:
-    """Split 'SCHEME://bucket/some/prefix' into ('bucket', 'some/prefix/').
+def split_bucket_url(url: str) -> tuple[str, str]:
+    """Split 'SCHEME://bucket/some/prefix' (checked by the settings) into ('bucket',
+    'some/prefix/').
 
     The prefix comes back with a trailing '/' (or empty), so that a store never sees keys of
-    a sibling prefix such as 'some/prefix-old/'. Problems go to OPTIONS.
+    a sibling prefix such as 'some/prefix-old/'.
     """
     parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        options.problems.append("credentials do not belong in the store URL")
-    if parts.query or parts.fragment:
-        options.problems.append("the store URL takes no '?query' or '#fragment'")
-    bucket = parts.netloc.rpartition("@")[2]  # as written: .hostname would lowercase it
-    if not _BUCKET.fullmatch(bucket):
-        options.problems.append(
-            f"bucket name {bucket!r} is not valid (lowercase letters, digits, '-', '_', '.')"
-        )
     prefix = parts.path.strip("/")
-    if prefix:
-        try:
-            check_prefix(prefix)
-        except ConfigError as exc:
-            options.problems.append(str(exc))
-        prefix += "/"
-    return bucket, prefix
+    return parts.netloc, prefix + "/" if prefix else ""
 
 
 def open_store(url: str, options: Mapping[str, Any] | None = None) -> Store:
     """Return the store for URL: file:///path or a plain path, s3://bucket/prefix or
-    gs://bucket/prefix. OPTIONS is the host's `backup` vars mapping; only store options
-    are read from it.
+    gs://bucket/prefix, with the store options of OPTIONS (a `backup` mapping; other keys are
+    ignored): a store named on the command line (restore.db --store) or by a test.
 
-    Nothing is contacted here (see Store.preflight). Raise ConfigError for an unknown scheme,
-    a malformed URL or bad options.
+    URL and OPTIONS are checked by the rules of an inventory's `backup` (store_settings), and
+    nothing is contacted (see Store.preflight). Raise ConfigError naming every problem.
     """
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"backup store must be a URL or a path, got {url!r}")
-    url = url.strip()
-    scheme = urlsplit(url).scheme.lower() if "://" in url else "file"
-    if scheme not in _BACKENDS:
-        known = ", ".join(f"{name}://" for name in _BACKENDS)
-        raise ConfigError(
-            f"unknown backup store scheme {scheme!r} in {mask_text(url)}: use one of {known} "
-            "or a plain directory path"
-        )
-    module = importlib.import_module(_BACKENDS[scheme])
-    return module.from_url(url, StoreOptions(url, scheme, options))
+    backup, problems = store_settings(url, options)
+    if backup is None:
+        raise ConfigError(f"backup store {mask_text(str(url))}: " + "; ".join(problems))
+    return open_backup_store(backup)
+
+
+def open_backup_store(backup: BackupSettings) -> Store:
+    """The store of BACKUP, typed settings checked already (at inventory load, or by
+    open_store): nothing is checked again, and nothing is contacted."""
+    module = importlib.import_module(_BACKENDS[backup.scheme])
+    store: Store = module.from_settings(backup)
+    return store

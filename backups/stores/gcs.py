@@ -23,6 +23,7 @@ from datetime import UTC
 from typing import Any, BinaryIO
 
 from maintenance.secrets import mask_text
+from maintenance.settings.backup import BackupSettings
 
 from .base import (
     PROBE_PREFIX,
@@ -31,7 +32,6 @@ from .base import (
     ObjectNotFound,
     Store,
     StoreError,
-    StoreOptions,
     Upload,
     check_key,
     check_prefix,
@@ -42,31 +42,28 @@ KIB = 1024
 MIB = 1024 * KIB
 CHUNK_MULTIPLE = 256 * KIB  # resumable upload chunks must be multiples of this
 DEFAULT_PART_SIZE = 16 * MIB
-STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 EMULATOR_PROJECT = "maint-local"
 _TIMEOUT = (10, 60)  # connect, read (seconds) for every request
 _PREFLIGHT_TIMEOUT = (2, 5)
 DEFAULT_RETRY_TIMEOUT = 120  # seconds of backoff per request, as the library's default
 
 
-def from_url(url: str, options: StoreOptions) -> GcsStore:
-    """The GcsStore for 'gs://bucket/prefix' with the gs options of the host's `backup` vars.
+def from_settings(backup: BackupSettings) -> GcsStore:
+    """The GcsStore of a 'gs://bucket/prefix' store with its gs options (checked settings).
 
     part_size is rounded up to a multiple of 256 KiB, as resumable uploads require.
     """
-    bucket, prefix = split_bucket_url(url, options)
-    part_size = options.size("part_size", DEFAULT_PART_SIZE, CHUNK_MULTIPLE, 1024 * MIB)
-    store = GcsStore(
+    bucket, prefix = split_bucket_url(backup.store_url)
+    part_size = backup.part_size or DEFAULT_PART_SIZE
+    return GcsStore(
         bucket,
         prefix,
-        project=options.text("project"),
-        kms_key_name=options.text("kms_key_name"),
-        storage_class=options.text("storage_class", STORAGE_CLASSES),
+        project=backup.project,
+        kms_key_name=backup.kms_key_name,
+        storage_class=backup.storage_class,
         part_size=-(-part_size // CHUNK_MULTIPLE) * CHUNK_MULTIPLE,
-        retry_timeout=options.integer("retry_timeout", DEFAULT_RETRY_TIMEOUT, 1, 3600),
+        retry_timeout=backup.retry_timeout or DEFAULT_RETRY_TIMEOUT,
     )
-    options.check()
-    return store
 
 
 class GcsStore(Store):

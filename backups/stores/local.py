@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from maintenance.settings.backup import BackupSettings
+
 from .base import (
     Leftover,
     ObjectExists,
@@ -30,7 +32,6 @@ from .base import (
     ObjectNotFound,
     Store,
     StoreError,
-    StoreOptions,
     Upload,
     check_key,
     check_prefix,
@@ -41,16 +42,10 @@ WRITE_BEHIND = 32 * 1024 * 1024  # bytes written between background flushes
 _PARTIAL = re.compile(r"\..+\.partial-[A-Za-z0-9_]+")
 
 
-def from_url(url: str, options: StoreOptions) -> LocalStore:
-    """The LocalStore for 'file:///path' or a plain (possibly relative or '~') path."""
-    if "://" in url:
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
-            options.problems.append("use file:///absolute/path (no host, query or fragment)")
-        path = Path(unquote(parts.path))
-    else:
-        path = Path(url).expanduser()
-    options.check()
+def from_settings(backup: BackupSettings) -> LocalStore:
+    """The LocalStore of a 'file:///path' or plain (relative or '~') path store (checked)."""
+    url = backup.store_url  # '~' expanded
+    path = Path(unquote(urlsplit(url).path)) if "://" in url else Path(url)
     return LocalStore(path.absolute())
 
 

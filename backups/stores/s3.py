@@ -17,16 +17,15 @@ key exists; moto enforces it too.
 from __future__ import annotations
 
 import builtins
-import functools
 import io
 import secrets
 import threading
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 from maintenance.secrets import mask_text
+from maintenance.settings.backup import PART_SIZES, BackupSettings
 
 from .base import (
     PROBE_PREFIX,
@@ -35,7 +34,6 @@ from .base import (
     ObjectNotFound,
     Store,
     StoreError,
-    StoreOptions,
     Upload,
     check_key,
     check_prefix,
@@ -45,11 +43,9 @@ from .s3_upload import S3Upload
 
 MIB = 1024 * 1024
 DEFAULT_PART_SIZE = 8 * MIB
-MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
-MAX_PART_SIZE = 5 * 1024 * MIB
+MAX_PART_SIZE = PART_SIZES["s3"][1]  # S3's most for one part (the settings hold the range)
 PARTS_PER_STEP = 1_000  # parts of one size before the size doubles
 DEFAULT_MAX_ATTEMPTS = 5
-SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 # Errors S3 answers when the credentials are missing, wrong or not allowed.
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -57,44 +53,20 @@ _MISSING = {"404", "NoSuchKey", "NotFound"}
 _TAKEN = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
-def from_url(url: str, options: StoreOptions) -> S3Store:
-    """The S3Store for 's3://bucket/prefix' with the s3 options of the host's `backup` vars."""
-    bucket, prefix = split_bucket_url(url, options)
-    endpoint_url = options.text("endpoint_url")
-    if endpoint_url is not None:
-        parts = urlsplit(endpoint_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            options.problems.append(
-                f"option 'endpoint_url' must be an http(s) URL, got {endpoint_url!r}"
-            )
-        if parts.username is not None or parts.password is not None:
-            options.problems.append("option 'endpoint_url' must not hold credentials")
-    sse = options.text("sse", SSE_MODES)
-    sse_kms_key_id = options.text("sse_kms_key_id")
-    if sse_kms_key_id is not None and sse not in ("aws:kms", "aws:kms:dsse"):
-        options.problems.append("option 'sse_kms_key_id' needs sse: aws:kms (or aws:kms:dsse)")
-    store = S3Store(
+def from_settings(backup: BackupSettings) -> S3Store:
+    """The S3Store of an 's3://bucket/prefix' store with its s3 options (checked settings)."""
+    bucket, prefix = split_bucket_url(backup.store_url)
+    return S3Store(
         bucket,
         prefix,
-        endpoint_url=endpoint_url,
-        region=options.text("region"),
-        storage_class=options.text("storage_class", _storage_classes()),
-        sse=sse,
-        sse_kms_key_id=sse_kms_key_id,
-        part_size=options.size("part_size", DEFAULT_PART_SIZE, MIN_PART_SIZE, MAX_PART_SIZE),
-        max_attempts=options.integer("max_attempts", DEFAULT_MAX_ATTEMPTS, 1, 20),
+        endpoint_url=backup.endpoint_url,
+        region=backup.region,
+        storage_class=backup.storage_class,
+        sse=backup.sse,
+        sse_kms_key_id=backup.sse_kms_key_id,
+        part_size=backup.part_size or DEFAULT_PART_SIZE,
+        max_attempts=backup.max_attempts or DEFAULT_MAX_ATTEMPTS,
     )
-    options.check()
-    return store
-
-
-@functools.cache
-def _storage_classes() -> frozenset[str]:
-    """The storage classes S3 accepts, from botocore's own service model."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("s3")
-    return frozenset(model.shape_for("StorageClass").enum)
 
 
 class S3Store(Store):

@@ -7,12 +7,25 @@ dump, instead of backing up to the default directory or pruning with a rule nobo
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
+from ..units import format_duration, format_size
 from .durations import Age
 from .types import DeletionAge, Duration, Number, Positive, Ratio, Section, Size, Text, Whole
 
@@ -23,7 +36,9 @@ Codec = Literal["zst", "gz", "none"]
 DEFAULT_CODEC: Codec = "zst"
 # Levels a user may ask for; zstd's negative (fast) levels and its --ultra range are left out.
 LEVELS = {"zst": (1, 19), "gz": (1, 9)}
-# Store options under `backup` and the schemes that read them (the stores check their values).
+# Store options under `backup` and the schemes that read them. Every rule of a store's URL and
+# options is checked here, at load (and by store_settings for a URL given as a flag); the
+# stores trust what they get.
 STORE_OPTIONS: dict[str, tuple[str, ...]] = {
     "endpoint_url": ("s3",),
     "region": ("s3",),
@@ -37,6 +52,29 @@ STORE_OPTIONS: dict[str, tuple[str, ...]] = {
     "retry_timeout": ("gs",),
 }
 SCHEMES = ("file", "s3", "gs")
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+# The part sizes each service takes: S3 multipart parts, GCS resumable chunks.
+PART_SIZES: dict[str, tuple[int, int]] = {"s3": (5 * MIB, 5 * GIB), "gs": (256 * KIB, GIB)}
+# S3's are botocore's StorageClass enum (tests/test_settings_backup.py compares the two).
+STORAGE_CLASSES: dict[str, tuple[str, ...]] = {
+    "s3": (
+        "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+        "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE",
+        "FSX_OPENZFS", "FSX_ONTAP",
+    ),
+    "gs": ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"),
+}  # fmt: skip
+# backup.prune takes an unfinished write this old for a dead backup's (backups/archive/
+# leftovers.py): a running backup's looks the same, only younger.
+MIN_INCOMPLETE_GRACE = timedelta(hours=1)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+BUCKET_RULE = "3-222 lowercase letters, digits, '.', '-' or '_', starting and ending alphanumeric"
+# Store keys and prefixes: never reaching outside the store's root or prefix.
+SEGMENT_RULE = (
+    "use '/'-separated names without empty, '.' or '..' parts, backslashes or a leading '/'"
+)
 UNLIMITED = -1
 EMPTY_POLICY = (
     "no keep rule is set (keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, "
@@ -125,8 +163,9 @@ class BackupSettings(Section):
     incomplete_grace: Duration = Field(
         "2d",
         validate_default=True,
-        description="backup.prune removes objects without a manifest once older than this "
-        "(a running backup looks the same)",
+        description="backup.prune removes objects without a manifest and unfinished uploads "
+        "once older than this (a running backup's look the same): longer than the longest "
+        "backup, at least 1h",
         examples=["2d", "12h"],
     )
     retention: RetentionSettings | None = Field(
@@ -134,7 +173,8 @@ class BackupSettings(Section):
     )
     endpoint_url: Text | None = Field(
         None,
-        description="s3: an S3-compatible service's URL (else AWS_ENDPOINT_URL, else AWS)",
+        description="s3: an S3-compatible service's http(s) URL, no credentials (else "
+        "AWS_ENDPOINT_URL, else AWS)",
         examples=["http://minio.internal:9000"],
     )
     region: Text | None = Field(None, description="s3: the bucket's region")
@@ -145,11 +185,14 @@ class BackupSettings(Section):
     kms_key_name: Text | None = Field(None, description="gs: customer-managed KMS key")
     project: Text | None = Field(None, description="gs: Google Cloud project")
     storage_class: Text | None = Field(
-        None, description="s3 or gs: storage class of new objects", examples=["STANDARD_IA"]
+        None,
+        description="s3 or gs: storage class of new objects (s3: any S3 accepts; gs: "
+        "STANDARD, NEARLINE, COLDLINE or ARCHIVE)",
+        examples=["STANDARD_IA"],
     )
     part_size: Size | None = Field(
         None,
-        description="s3 or gs: upload part size (s3 5MiB-5GiB, default 8MiB; gs up to 1GiB, "
+        description="s3 or gs: upload part size (s3 5MiB-5GiB, default 8MiB; gs 256KiB-1GiB, "
         "default 16MiB)",
         examples=["16MiB"],
     )
@@ -163,11 +206,47 @@ class BackupSettings(Section):
     @field_validator("store")
     @classmethod
     def _known_scheme(cls, store: str) -> str:
-        if _scheme(store) not in SCHEMES:
-            raise ValueError(
-                f"unknown store scheme {_scheme(store)!r}: use file://, s3://, gs:// or a directory"
-            )
+        if store_scheme(store) not in SCHEMES:
+            raise ValueError("; ".join(store_problems(store)))
         return store
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _store_form(
+        cls, data: Any, handler: ModelWrapValidatorHandler[BackupSettings]
+    ) -> BackupSettings:
+        """The store URL's form (bucket, credentials, prefix), said with every other problem:
+        the options are still checked against its scheme (part sizes, storage classes)."""
+        store = data.get("store") if isinstance(data, Mapping) else None
+        if not isinstance(store, str) or store_scheme(store) not in SCHEMES:
+            return handler(data)  # no store given, or one _known_scheme refuses
+        problems = store_problems(store)
+        if not problems:
+            return handler(data)
+        errors: list[InitErrorDetails] = [
+            {"type": "value_error", "loc": ("store",), "input": store,
+             "ctx": {"error": ValueError("; ".join(problems))}}
+        ]  # fmt: skip
+        try:
+            handler(data)
+        except ValidationError as exc:
+            errors += [
+                {"type": error["type"], "loc": error["loc"], "input": error["input"],
+                 "ctx": error.get("ctx", {})}
+                for error in exc.errors(include_url=False)
+            ]  # fmt: skip
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @field_validator("incomplete_grace")
+    @classmethod
+    def _grace_floor(cls, grace: timedelta) -> timedelta:
+        if grace < MIN_INCOMPLETE_GRACE:
+            raise ValueError(
+                f"expected at least {MIN_INCOMPLETE_GRACE.total_seconds() / 3600:g}h, got "
+                f"{format_duration(grace.total_seconds())}: backup.prune would remove a running "
+                "backup's unfinished upload once it is older than this"
+            )
+        return grace
 
     @field_validator("level")
     @classmethod
@@ -187,10 +266,53 @@ class BackupSettings(Section):
     def _option_of_scheme(cls, value: Any, info: ValidationInfo) -> Any:
         store = info.data.get("store")
         users = STORE_OPTIONS[str(info.field_name)]
-        if value is not None and store is not None and _scheme(store) not in users:
+        if value is not None and store is not None and store_scheme(store) not in users:
             used = " and ".join(f"{scheme}://" for scheme in users)
-            raise ValueError(f"applies to {used} stores only, not to {_scheme(store)}://")
-        return value
+            raise ValueError(f"applies to {used} stores only, not to {store_scheme(store)}://")
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("part_size")
+    @classmethod
+    def _part_size_of_service(cls, size: int | None, info: ValidationInfo) -> int | None:
+        scheme = _scheme_of(info)
+        if size is None or scheme not in PART_SIZES:
+            return size
+        low, high = PART_SIZES[scheme]
+        if not low <= size <= high:
+            raise ValueError(
+                f"expected {format_size(low)} to {format_size(high)} for {scheme}:// stores, "
+                f"got {format_size(size)}"
+            )
+        return size
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class_of_service(cls, name: str | None, info: ValidationInfo) -> str | None:
+        scheme = _scheme_of(info)
+        if name is None or scheme not in STORAGE_CLASSES:
+            return name
+        if name not in STORAGE_CLASSES[scheme]:
+            raise ValueError(
+                f"expected one of {', '.join(STORAGE_CLASSES[scheme])} for {scheme}:// "
+                f"stores, got {name!r}"
+            )
+        return name
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_form(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        parts = _split(url)
+        if parts is not None and "@" in parts.netloc:
+            raise ValueError(
+                "credentials do not belong in the endpoint URL (boto3 reads AWS_ACCESS_KEY_ID "
+                "and AWS_SECRET_ACCESS_KEY, or a profile)"
+            )
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = url if "@" not in url else "a URL with '@'"
+            raise ValueError(f"expected an http:// or https:// URL with a host, got {shown!r}")
+        return url
 
     @field_validator("sse_kms_key_id")
     @classmethod
@@ -200,21 +322,91 @@ class BackupSettings(Section):
         return key
 
     @property
+    def scheme(self) -> str:
+        """The store's kind: file, s3 or gs."""
+        return store_scheme(self.store)
+
+    @property
     def store_url(self) -> str:
-        """The store as open_store takes it: a URL, or a directory with `~` expanded."""
+        """The store as the backends read it: a URL, or a directory with `~` expanded."""
         store = self.store.strip()
         return store if "://" in store else str(Path(store).expanduser())
 
-    @property
-    def store_options(self) -> dict[str, Any]:
-        """The store options that are set, as open_store takes them."""
-        return {
-            name: getattr(self, name) for name in STORE_OPTIONS if getattr(self, name) is not None
-        }
+
+def store_scheme(store: str) -> str:
+    """STORE's scheme, lowercase: file for a directory, '' for a malformed URL."""
+    if "://" not in store:
+        return "file"
+    parts = _split(store)
+    return parts.scheme.lower() if parts is not None else ""
 
 
-def _scheme(store: str) -> str:
-    return urlsplit(store.strip()).scheme.lower() if "://" in store else "file"
+def _scheme_of(info: ValidationInfo) -> str | None:
+    store = info.data.get("store")  # absent when the store itself was refused
+    return store_scheme(store) if store is not None else None
+
+
+def _split(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(url.strip())
+    except ValueError:  # a malformed IPv6 host, say
+        return None
+
+
+def unsafe_segments(segments: Iterable[str]) -> bool:
+    """Whether a store key or prefix split at '/' breaks SEGMENT_RULE."""
+    return any(s in ("", ".", "..") or "\\" in s or "\0" in s for s in segments)
+
+
+def store_problems(store: str) -> list[str]:
+    """What is wrong with a store URL or directory, in words that never repeat a credential."""
+    scheme = store_scheme(store)
+    if scheme not in SCHEMES:
+        shown = f"{scheme!r}" if scheme else "in a malformed URL"
+        return [f"unknown store scheme {shown}: use file://, s3://, gs:// or a directory"]
+    parts = _split(store) if "://" in store else None
+    if parts is None:
+        return []
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            return ["use file:///absolute/path (no host, query or fragment)"]
+        return []
+    problems = []
+    if "@" in parts.netloc:
+        problems.append("credentials do not belong in the store URL")
+    if parts.query or parts.fragment:
+        problems.append("the store URL takes no '?query' or '#fragment'")
+    bucket = parts.netloc.rpartition("@")[2]  # as written: .hostname would lowercase it
+    if not _BUCKET.fullmatch(bucket):
+        problems.append(f"bucket name {bucket!r} is not valid: {BUCKET_RULE}")
+    prefix = parts.path.strip("/")
+    if prefix and unsafe_segments(prefix.split("/")):
+        problems.append(f"invalid store prefix {prefix!r}: {SEGMENT_RULE}")
+    return problems
+
+
+def store_settings(
+    url: Any, options: Mapping[str, Any] | None = None
+) -> tuple[BackupSettings | None, list[str]]:
+    """The settings of a store named outside the inventory (restore.db --store, a test): URL
+    and the store options of OPTIONS (other keys are ignored), checked by the rules of an
+    inventory's `backup`; or None and every problem, each option by name."""
+    from pydantic import ValidationError
+
+    from .problems import key_path, problems_of
+
+    values = {
+        name: value
+        for name, value in (options or {}).items()
+        if name in STORE_OPTIONS and value is not None
+    }
+    try:
+        return BackupSettings.model_validate({"store": url, **values}), []
+    except ValidationError as exc:
+        return None, [
+            text if loc == ("store",) else f"option {key_path(loc)!r}: {text}"
+            for loc, text in problems_of(exc, BackupSettings)
+        ]
 
 
 class RestoreSettings(Section):
