@@ -46,7 +46,8 @@ def parse_flags(**flags: tuple[str, Any]) -> dict[str, Any]:
         if raw in (None, ""):
             continue
         field = MaintenanceSettings.model_fields[key]
-        adapter: TypeAdapter[Any] = TypeAdapter(Annotated[(field.annotation, *field.metadata)])
+        annotation: Any = Annotated[(field.annotation, *field.metadata)]  # the key's own type
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
         try:
             parsed[key] = adapter.validate_python(raw)
         except ValidationError as exc:
