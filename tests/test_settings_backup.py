@@ -44,7 +44,7 @@ CASES = [
     Case("ratio-range", {"backup": {"min_size_ratio": 1.5}},
          "backup.min_size_ratio: expected at most 1", BACKUP_TASKS),
     Case("ratio-bool", {"backup": {"min_size_ratio": True}},
-         "backup.min_size_ratio: expected a number, got True", BACKUP_TASKS),
+         "backup.min_size_ratio: expected a number, got true (a yes/no value)", BACKUP_TASKS),
     Case("codec", {"backup": {"codec": "lz4"}}, "backup.codec: expected one of", BACKUP_TASKS),
     Case("level", {"backup": {"codec": "gz", "level": 12}},
          "backup.level: expected a gz level from 1 to 9, got 12", BACKUP_TASKS),

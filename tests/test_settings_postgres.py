@@ -79,7 +79,8 @@ CASES = [
          "postgres.connect_timeout: a duration cannot be negative, got -5",
          ("db.long_queries", "backup.db", "restore.db")),
     Case("connect-timeout-bool", _pg(connect_timeout=True),
-         "postgres.connect_timeout: expected a number of seconds or a duration like 30s, got True",
+         "postgres.connect_timeout: expected a number of seconds or a duration like 30s, "
+         "got true (a yes/no value)",
          ("db.reindex", "health.check")),
     Case("tunnel-not-bool", _pg(ssh_tunnel="maybe"), "postgres.ssh_tunnel: expected true or false",
          ("db.unused_indexes", "backup.db", "health.check", "restore.verify")),
@@ -96,7 +97,8 @@ CASES = [
     Case("ratio-range", _maint(vacuum_dead_ratio=1.5),
          "postgres.maintenance.vacuum_dead_ratio: expected at most 1", ("db.vacuum",)),
     Case("ratio-bool", _maint(reindex_bloat_ratio=True),
-         "postgres.maintenance.reindex_bloat_ratio: expected a number, got True", ("db.reindex",)),
+         "postgres.maintenance.reindex_bloat_ratio: expected a number, got true (a yes/no value)",
+         ("db.reindex",)),
     Case("count-negative", _maint(analyze_min_modifications=-1),
          "postgres.maintenance.analyze_min_modifications: expected at least 0, got -1",
          ("db.analyze",)),
@@ -136,7 +138,8 @@ CASES = [
     Case("rule-missing-column", _maint(purge=[{"table": "events", "older_than": "90d"}]),
          "postgres.maintenance.purge[0].column: required key is missing", ("db.purge",)),
     Case("rule-batch-bool", _rule(batch=True),
-         "postgres.maintenance.purge[0].batch: expected a number, got True", ("db.purge",)),
+         "postgres.maintenance.purge[0].batch: expected a number, got true (a yes/no value)",
+         ("db.purge",)),
 ]  # fmt: skip
 
 

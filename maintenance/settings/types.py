@@ -27,9 +27,14 @@ class Section(_BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _yes_no(value: bool) -> str:
+    """A bool as the YAML said it: `yes`, `on` and `true` all load as True."""
+    return f"{str(value).lower()} (a yes/no value)"
+
+
 def _number(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected a number, got {_yes_no(value)}")
     if isinstance(value, str):
         try:
             return float(value.strip()) if "." in value else int(value.strip())
@@ -60,7 +65,9 @@ def _deletion_age(value: Any) -> Age:
 
 def _timeout(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError(f"expected a number of seconds or a duration like 30s, got {value!r}")
+        raise ValueError(
+            f"expected a number of seconds or a duration like 30s, got {_yes_no(value)}"
+        )
     seconds = parse_duration(value).total_seconds()
     if seconds < 0:
         raise ValueError(f"a timeout cannot be negative, got {value!r}")
@@ -76,7 +83,7 @@ def _size(value: Any) -> int:
     from ..errors import ConfigError
 
     if isinstance(value, bool):
-        raise ValueError(f"expected a size like 500MB, 2GB or 1GiB, got {value!r}")
+        raise ValueError(f"expected a size like 500MB, 2GB or 1GiB, got {_yes_no(value)}")
     try:
         return _parse_size(value)
     except ConfigError as exc:
