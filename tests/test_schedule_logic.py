@@ -501,10 +501,23 @@ def test_textfile_keeps_the_last_success_after_a_failure(tmp_path: Path) -> None
     assert path.name == "maint_backup_db.prom"
     assert 'maint_task_last_success_timestamp_seconds{host="db1",task="backup.db"} 1000.0' in text
     assert 'maint_task_last_run_timestamp_seconds{host="db1",task="backup.db"} 2000.0' in text
-    assert (
-        'maint_task_last_status{host="db1",maint_task_last_status="failed",task="backup.db"} 1.0'
-        in text
+    assert 'maint_task_last_status{host="db1",state="failed",task="backup.db"} 1.0' in text
+    assert 'maint_task_last_status{host="db1",state="ok",task="backup.db"} 0.0' in text
+
+
+def test_textfile_status_label_is_state_even_after_an_old_file(tmp_path: Path) -> None:
+    """The documented label is `state`; a file written when it was named after the metric is
+    read back (its other hosts keep their status) and rewritten with `state`."""
+    old = (
+        "# TYPE maint_task_last_status gauge\n"
+        'maint_task_last_status{host="db2",maint_task_last_status="failed",task="backup.db"} 1.0\n'
     )
+    (tmp_path / "maint_backup_db.prom").write_text(old)
+    ok = [{"host": "db1", "status": "ok", "duration_s": 1, "details": {}}]
+    text = write_textfile(tmp_path, "backup.db", ok, 1000.0).read_text()
+    assert 'maint_task_last_status{host="db1",state="ok",task="backup.db"} 1.0' in text
+    assert 'maint_task_last_status{host="db2",state="failed",task="backup.db"} 1.0' in text
+    assert "maint_task_last_status=" not in text
 
 
 def test_webhook_fires_on_failure_and_recovery_only() -> None:

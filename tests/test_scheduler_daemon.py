@@ -176,11 +176,9 @@ def test_interval_jobs_run_on_time_and_show_in_metrics(tmp_path: Path, daemons) 
     assert "'nosuchhost' matches no host" in broken[0]["error"]
 
     assert 'maint_job_runs_total{job="health.check",status="ok"}' in metrics
-    assert (
-        'maint_task_last_status{host="h",maint_task_last_status="ok",task="health.check"} 1.0'
-        in metrics
-    )
-    assert 'maint_job_last_status{job="broken",maint_job_last_status="failed"} 1.0' in metrics
+    assert 'maint_task_last_status{host="h",state="ok",task="health.check"} 1.0' in metrics
+    assert 'maint_job_last_status{job="broken",state="failed"} 1.0' in metrics
+    assert "maint_job_last_status=" not in metrics and "maint_task_last_status=" not in metrics
     textfile = (tmp_path / "prom" / "maint_health_check.prom").read_text()
     assert 'maint_task_last_success_timestamp_seconds{host="h",task="health.check"}' in textfile
     assert daemon.events("heartbeat not delivered")
@@ -347,6 +345,47 @@ def test_webhook_receives_failure_then_recovery_and_heartbeats(tmp_path: Path, d
         "/ping/sekret-ping-id/fail",
         "/ping/sekret-ping-id",
     } <= pings
+    assert "sekret" not in daemon.text()
+
+
+def test_each_job_pings_its_own_heartbeat(tmp_path: Path, daemons) -> None:
+    """Two jobs, one failing: a `{job}` template and a job's own URL give each job its own
+    check; the failing job's /start and /fail go to its URL only, the good job's pings never
+    say /fail, and no URL appears in the log."""
+    received: list[tuple[str, bytes]] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    schedule = [
+        {"task": "health.check", "every": "2s", "name": "fine job"},  # quoted: fine%20job
+        {"task": "health.check", "every": "2s", "limit": "nosuchhost", "name": "broken",
+         "heartbeat_url": f"{base}/own/sekret-broken-id"},
+    ]  # fmt: skip
+    path = schedule_inventory(
+        tmp_path / "inv.yaml",
+        {"h": HEALTHY},
+        schedule,
+        state_dir=str(tmp_path / "state"),
+        notify={"heartbeat_url": f"{base}/ping/sekret-key/{{job}}"},
+    )
+    fine, broken = "/ping/sekret-key/fine%20job", "/own/sekret-broken-id"
+
+    def paths() -> set[str]:
+        return {where for where, _ in list(received)}
+
+    try:
+        daemon = daemons(path, tmp_path / "daemon.log")
+        assert wait_until(
+            lambda: {fine, f"{fine}/start", f"{broken}/start", f"{broken}/fail"} <= paths(),
+            timeout=30,
+        ), (paths(), daemon.text())
+        assert daemon.stop() == 0
+    finally:
+        server.shutdown()
+    assert paths() == {fine, f"{fine}/start", f"{broken}/start", f"{broken}/fail"}
+    failures = [body for where, body in received if where == f"{broken}/fail"]
+    assert all(b"'nosuchhost' matches no host" in body for body in failures), failures
     assert "sekret" not in daemon.text()
 
 

@@ -69,6 +69,7 @@ class Job:
     jitter: timedelta = timedelta(0)
     timeout: timedelta | None = None
     args: tuple[str, ...] = ()
+    heartbeat_url: str | None = None  # the job's own; else notify.heartbeat_url (a template)
 
     def next_slot(self, after: datetime) -> datetime:
         return next_slot(self.cadence, self.zone, after)
@@ -232,6 +233,7 @@ def _job(
         jitter=entry.jitter,
         timeout=timedelta(seconds=entry.timeout) if entry.timeout else None,
         args=argv,
+        heartbeat_url=entry.heartbeat_url,
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, write_to_textfile
+from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..results import Status
@@ -24,6 +24,29 @@ JOB_STATES = ["ok", "failed"]
 # Keys that name the thing a figure belongs to (a database, a certificate's endpoint...).
 _ITEM_KEYS = ("name", "database", "endpoint", "target", "path", "file", "subject", "key")
 _FIGURES = {"size": "size", "size_bytes": "size", "days_left": "days_left"}
+
+
+class StateGauge:
+    """A status as a gauge with a `state` label: 1 for the current state, 0 for the others.
+
+    prometheus_client's Enum would name that label after the metric; the documented (and
+    alerted-on) label is `state`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str],
+        states: Sequence[str],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.states = list(states)
+        self.gauge = Gauge(name, documentation, (*labels, "state"), registry=registry)
+
+    def set(self, state: str, *labels: str) -> None:
+        for each in self.states:
+            self.gauge.labels(*labels, each).set(1 if each == state else 0)
 
 
 class TaskMetrics:
@@ -49,12 +72,12 @@ class TaskMetrics:
             labels,
             registry=registry,
         )
-        self.status = Enum(
+        self.status = StateGauge(
             "maint_task_last_status",
-            "The host's status in the task's last run.",
+            "The host's status in the task's last run (1 for it, 0 for the others).",
             labels,
-            states=HOST_STATES,
-            registry=registry,
+            HOST_STATES,
+            registry,
         )
         self.size = Gauge(
             "maint_task_size_bytes",
@@ -76,7 +99,7 @@ class TaskMetrics:
             self.last_run.labels(task, name).set(finished)
             self.duration.labels(task, name).set(float(host.get("duration_s") or 0))
             if status in HOST_STATES:
-                self.status.labels(task, name).state(status)
+                self.status.set(status, task, name)
             if status in (Status.OK, Status.CHANGED):
                 self.last_success.labels(task, name).set(finished)
             for figure, item, value in detail_figures(host.get("details") or {}):
@@ -109,12 +132,12 @@ class SchedulerMetrics(TaskMetrics):
             ("job",),
             registry=self.registry,
         )
-        self.job_status = Enum(
+        self.job_status = StateGauge(
             "maint_job_last_status",
-            "The outcome of the job's last run.",
+            "The outcome of the job's last run (1 for it, 0 for the others).",
             ("job",),
-            states=JOB_STATES,
-            registry=self.registry,
+            JOB_STATES,
+            self.registry,
         )
         self.running = Gauge(
             "maint_job_running",
@@ -133,7 +156,8 @@ class SchedulerMetrics(TaskMetrics):
         finished = outcome.ended.timestamp()
         self.runs.labels(job, outcome.status).inc()
         self.job_duration.labels(job).set(outcome.duration_s)
-        self.job_status.labels(job).state(outcome.status)
+        if outcome.status in JOB_STATES:
+            self.job_status.set(outcome.status, job)
         if outcome.status == "ok":
             self.job_last_success.labels(job).set(finished)
         self.observe(task, outcome.hosts, finished)
@@ -199,5 +223,7 @@ def _restore(text: str, metrics: TaskMetrics, current_hosts: set[str]) -> None:
             elif sample.name in gauges:
                 gauges[sample.name].labels(**labels).set(sample.value)
             elif sample.name == "maint_task_last_status" and sample.value == 1:
-                state = labels.pop("maint_task_last_status")
-                metrics.status.labels(**labels).state(state)
+                # A file from before the label was `state` names it after the metric.
+                state = labels.get("state") or labels.get("maint_task_last_status")
+                if state in HOST_STATES:
+                    metrics.status.set(state, labels["task"], labels["host"])

@@ -3,7 +3,9 @@
 Webhook: a Slack-compatible body ({"text": ...}) or a generic JSON body, posted when a run
 fails and when a job's run succeeds after a failed one. Heartbeat (healthchecks.io style):
 URL/start when a run starts, URL on success, URL/fail on failure, so a monitor notices a
-daemon that stopped running jobs. Both URLs are credentials: logs show only scheme and host.
+daemon that stopped running jobs. Each job pings its own URL (its `heartbeat_url`, else
+notify.heartbeat_url with `{job}` replaced by its name), so one failing job does not share a
+check with the others. The URLs are credentials: logs show only scheme and host.
 An endpoint that is down costs a warning in the log, never the job.
 """
 
@@ -14,10 +16,11 @@ import socket
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import structlog
 
+from ..secrets import register_secret
 from ..settings.scheduler import NotifySettings
 from .config import Job
 from .state import FAILED, OK, Outcome, history_hosts
@@ -30,13 +33,14 @@ class Notifier:
         self.settings = settings
 
     def started(self, job: Job) -> None:
-        if self.settings.heartbeat_url:
-            self._send(_join(self.settings.heartbeat_url, "start"), None, "heartbeat", job)
+        url = heartbeat_url(job, self.settings.heartbeat_url)
+        if url:
+            self._send(_join(url, "start"), None, "heartbeat", job)
 
     def finished(self, job: Job, outcome: Outcome, previous_status: str | None) -> None:
         """Heartbeat for every run; webhook for a failure, or for a success after a failure."""
-        if self.settings.heartbeat_url:
-            url = self.settings.heartbeat_url
+        url = heartbeat_url(job, self.settings.heartbeat_url)
+        if url:
             if outcome.status != OK:
                 url = _join(url, "fail")
             self._send(url, (outcome.error or "").encode()[:10000] or None, "heartbeat", job)
@@ -62,6 +66,16 @@ class Notifier:
             )
             return
         log.debug(f"{what} sent", job=job.name, url=masked_url(url))
+
+
+def heartbeat_url(job: Job, template: str | None) -> str | None:
+    """JOB's heartbeat URL: its own, else TEMPLATE; `{job}` becomes the job's URL-quoted name."""
+    url = job.heartbeat_url or template
+    if not url:
+        return None
+    url = url.replace("{job}", quote(job.name, safe=""))
+    register_secret(url)  # the resolved URL is as secret as the template
+    return url
 
 
 def webhook_event(status: str, previous_status: str | None) -> str | None:

@@ -191,6 +191,12 @@ class ScheduleJob(Section):
         default_factory=dict,
         description="the task's own flags, by name: {database: app, dry_run: true}",
     )
+    heartbeat_url: HttpUrl = Field(
+        None,
+        description="this job's own healthchecks.io-style URL, instead of notify.heartbeat_url "
+        "(a secret: never shown)",
+        examples=["https://hc-ping.com/<ping-key>/backup-db"],
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -246,7 +252,9 @@ class NotifySettings(Section):
     heartbeat_url: HttpUrl = Field(
         None,
         description="healthchecks.io-style URL: /start at a run's start, the URL on success, "
-        "/fail on failure (a secret: never shown)",
+        "/fail on failure; {job} in it is replaced by the job's name (URL-quoted), so each job "
+        "has its own check; a job's own heartbeat_url wins (a secret: never shown)",
+        examples=["https://hc-ping.com/<ping-key>/{job}"],
     )
     timeout: Timeout = Field(10, gt=0, description="seconds to wait for either endpoint")
 
