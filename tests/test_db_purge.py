@@ -245,3 +245,55 @@ def test_purge_without_database_finds_the_table_in_the_inventory_databases(
         assert code == 1
         error = report["results"][0]["error"]
         assert error == f"table public.nosuchtable not found in any of {first}, {second}"
+
+
+def test_default_schedule_purge_job_does_nothing_on_a_host_without_rules(
+    prod_cluster, tmp_path: Path
+) -> None:
+    """The default schedule's monthly db.purge, run as the daemon runs it: the host with rules
+    purges; the host without any reports ok without touching the same table, and the job is ok.
+    """
+    from maintenance.cli.collection import build_namespace
+    from maintenance.scheduler.catalog import catalog_from
+    from maintenance.scheduler.child import run_job
+    from maintenance.scheduler.config import load_settings
+
+    with scratch_database(prod_cluster) as database:
+        make_events(prod_cluster, database)
+        rule = {"table": "events", "column": "created_at", "older_than": "90d"}
+        postgres = {"dsn": prod_cluster.dsn(), "databases": [database]}
+        inventory = write_inventory(
+            tmp_path / "inv.yaml",
+            {
+                "plain": {"ansible_connection": "local", "postgres": postgres},
+                "ruled": {
+                    "ansible_connection": "local",
+                    "postgres": {
+                        **postgres,
+                        "maintenance": {"purge": [{**rule, "database": database}]},
+                    },
+                },
+            },
+        )
+        settings = load_settings(inventory, catalog_from(build_namespace()), environ={})
+        assert settings.default_schedule
+        job = next(job for job in settings.jobs if job.task == "db.purge")
+        assert (job.describe(), job.limit, job.args) == ("every month on day 1 at 01:00", None, ())
+
+        outcome = run_job(job, inventory)
+        assert outcome.status == "ok", outcome.error
+        hosts = {host["host"]: host for host in outcome.hosts}
+        assert hosts["plain"]["status"] == "ok"
+        assert hosts["ruled"]["status"] == "changed"
+        assert count(prod_cluster, database, "events") == NEW
+        assert count(prod_cluster, database, "events", OLDER_THAN_90_DAYS) == 0
+
+        # Alone, the host without rules leaves the table whole and says why.
+        make_events(prod_cluster, database, "kept")
+        code, report, _ = run_maint("db.purge", inventory, "--limit", "plain", process=True)
+        assert code == 0, report
+        assert report["summary"] == {
+            "ok": 1, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0
+        }  # fmt: skip
+        assert report["results"][0]["summary"] == "no purge rules for this host"
+        assert count(prod_cluster, database, "kept") == OLD + NEW

@@ -337,9 +337,52 @@ def test_default_schedule_keeps_only_tasks_that_exist(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, catalog=catalog)
     assert settings.default_schedule
     assert [(job.task, job.describe()) for job in settings.jobs] == [
-        ("health.check", "every day at 07:00"),
+        ("health.check", "every 15m"),
         ("db.vacuum", "every sunday at 03:00"),
     ]
+
+
+# Issue 16, "the default schedule from the runbooks": each task and its cadence.
+RUNBOOK_CADENCES = {
+    "backup.db": Daily(time(2)),
+    "backup.globals": Daily(time(2)),
+    "backup.prune": Daily(time(4)),
+    "health.check": Interval(15 * 60),
+    "db.vacuum": Weekly(6, time(3)),
+    "db.analyze": Weekly(6, time(3, 30)),
+    "db.reindex": Weekly(6, time(4, 30)),
+    "db.bloat": Weekly(6, time(5)),
+    "restore.verify": Weekly(6, time(6)),
+    "db.purge": Monthly(1, time(1)),
+    "db.unused-indexes": Monthly(1, time(7)),  # invoke's spelling
+    "certs.check": Daily(time(6, 30)),
+    "logs.clean": Daily(time(5, 30)),  # until logs.rotate exists: the runbooks rotate daily
+}
+
+
+def test_default_schedule_is_the_runbooks_checklist(tmp_path: Path) -> None:
+    """Every cadence of the runbooks' list, no other job, and no two jobs of a host at one
+    time but the two backups (backup.globals takes seconds)."""
+    settings = settings_for(tmp_path)
+    assert settings.default_schedule
+    assert {job.task: job.cadence for job in settings.jobs} == RUNBOOK_CADENCES
+    assert len(settings.jobs) == len(RUNBOOK_CADENCES)
+    assert all(job.limit is None and job.args == () for job in settings.jobs)
+    by_time: dict[time, list[str]] = {}
+    for job in settings.jobs:
+        if not isinstance(job.cadence, Interval):
+            by_time.setdefault(job.cadence.at, []).append(job.task)
+    shared = [tasks for tasks in by_time.values() if len(tasks) > 1]
+    assert shared == [["backup.db", "backup.globals"]]
+    # The daily, weekly and monthly slots of one day never meet either: a Sunday the 1st.
+    sunday_first = at("2026-11-01 00:00")
+    assert sunday_first.weekday() == 6
+    starts = [
+        job.next_slot(sunday_first - timedelta(seconds=1))
+        for job in settings.jobs
+        if not isinstance(job.cadence, Interval)
+    ]
+    assert len(set(starts)) == len(starts) - 1
 
 
 def test_state_dir_comes_from_environment_then_var_then_xdg(tmp_path: Path) -> None:
