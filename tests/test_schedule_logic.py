@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from invoke import Collection, task
+from prometheus_client import generate_latest
 
 from maintenance.cli.collection import build_namespace
 from maintenance.errors import ConfigError
@@ -29,7 +30,7 @@ from maintenance.scheduler.calendar import (
 from maintenance.scheduler.catalog import catalog_from
 from maintenance.scheduler.child import outcome_from
 from maintenance.scheduler.config import load_settings
-from maintenance.scheduler.metrics import detail_figures, write_textfile
+from maintenance.scheduler.metrics import SchedulerMetrics, detail_figures, write_textfile
 from maintenance.scheduler.notify import masked_url, webhook_event
 from tests.inventories import write_inventory
 
@@ -255,6 +256,7 @@ def test_job_args_are_checked_by_building_the_plan_only(tmp_path: Path) -> None:
     (job,) = settings.jobs
     assert job.args == ("--older-than", "90d", "--table", "events", "--column", "created",
                         "--dry-run")  # fmt: skip
+
     # A collection without the CLI's checks (a task of plain invoke) has its flag names checked.
     @task
     def purge(c, older_than=None):
@@ -561,6 +563,78 @@ def test_textfile_status_label_is_state_even_after_an_old_file(tmp_path: Path) -
     assert 'maint_task_last_status{host="db1",state="ok",task="backup.db"} 1.0' in text
     assert 'maint_task_last_status{host="db2",state="failed",task="backup.db"} 1.0' in text
     assert "maint_task_last_status=" not in text
+
+
+def test_health_check_exports_each_checks_state_and_value_in_its_textfile(tmp_path: Path) -> None:
+    """A real health.check run writes maint_check_state / maint_check_value per host and check:
+    a disk at or under its crit threshold is CRITICAL (2), valued at the free percentage the
+    check measured; the message text stays out of the labels."""
+    prom = tmp_path / "prom"
+    inventory = write_inventory(
+        tmp_path / "inv.yaml",
+        {
+            "full": {
+                "ansible_connection": "local",
+                "health": {"disk_warn_free_pct": 100, "disk_crit_free_pct": 100},
+                "metrics": {"textfile_dir": str(prom)},
+            }
+        },
+    )
+    run = subprocess.run(
+        ["maint", "health.check", "-i", str(inventory), "--json"], capture_output=True, text=True
+    )
+    assert run.returncode == 2, run.stderr
+    host = json.loads(run.stdout)["results"][0]
+    (disk,) = [c for c in host["details"]["checks"] if c["name"] == "disk /"]
+    assert disk["state"] == "CRITICAL" and isinstance(disk["value"], float)
+    text = (prom / "maint_health_check.prom").read_text()
+    labels = 'check="disk /",host="full",task="health.check"'
+    assert f"maint_check_state{{{labels}}} 2.0" in text
+    assert f"maint_check_value{{{labels}}} {disk['value']}" in text
+    assert "free (" not in text  # no message text
+
+
+def test_check_series_follow_the_checks_and_survive_for_other_hosts(tmp_path: Path) -> None:
+    """certs.check's targets are checks too (valued at their fewest days left); a check that
+    measured nothing has a state but no value; other hosts' checks stay in the textfile."""
+    certs = {
+        "targets": [
+            {"target": "db:5432", "state": "WARNING",
+             "certificates": [{"days_left": 12.5}, {"days_left": 300.0}]},
+            {"target": "/etc/ssl/x.pem", "state": "UNKNOWN", "certificates": []},
+        ]
+    }  # fmt: skip
+    first = [
+        {"host": "db1", "status": "ok", "details": certs},
+        {"host": "db2", "status": "ok", "details": certs},
+    ]
+    write_textfile(tmp_path, "certs.check", first, 1000.0)
+    again = [{"host": "db1", "status": "ok", "details": {"targets": []}}]
+    text = write_textfile(tmp_path, "certs.check", again, 2000.0).read_text()
+    assert 'maint_check_state{check="db:5432",host="db2",task="certs.check"} 1.0' in text
+    assert 'maint_check_value{check="db:5432",host="db2",task="certs.check"} 12.5' in text
+    assert 'maint_check_state{check="/etc/ssl/x.pem",host="db2",task="certs.check"} 3.0' in text
+    assert 'maint_check_value{check="/etc/ssl/x.pem"' not in text
+    checks = [line for line in text.splitlines() if line.startswith("maint_check_")]
+    assert len(checks) == 3 and all('host="db2"' in line for line in checks), checks
+
+
+def test_daemon_drops_the_series_of_a_check_gone_or_no_longer_measured() -> None:
+    metrics = SchedulerMetrics()
+    checks = [
+        {"name": "disk /", "state": "OK", "value": 40.0},
+        {"name": "disk /var", "state": "OK", "value": 55.5},
+    ]
+    metrics.observe(
+        "health.check", [{"host": "h", "status": "ok", "details": {"checks": checks}}], 1.0
+    )
+    later = [{"name": "disk /", "state": "UNKNOWN", "message": "cannot read", "value": None}]
+    metrics.observe(
+        "health.check", [{"host": "h", "status": "failed", "details": {"checks": later}}], 2.0
+    )
+    text = generate_latest(metrics.registry).decode()
+    assert 'maint_check_state{check="disk /",host="h",task="health.check"} 3.0' in text
+    assert "maint_check_value{" not in text and 'check="disk /var"' not in text
 
 
 def test_webhook_fires_on_failure_and_recovery_only() -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from maintenance.scheduler.calendar import Interval
 from maintenance.scheduler.config import Job
@@ -135,6 +136,25 @@ def schedule_inventory(path: Path, hosts: dict, schedule: list, **all_vars: Any)
     return path
 
 
+def sample(text: str, name: str, labels: dict[str, str]) -> float:
+    """The value of the one sample NAME{LABELS} in a Prometheus exposition TEXT."""
+    found = [
+        each.value
+        for family in text_string_to_metric_families(text)
+        for each in family.samples
+        if each.name == name and each.labels == labels
+    ]
+    assert len(found) == 1, (name, labels, text)
+    return found[0]
+
+
+def root_free_pct() -> float:
+    """Free space on / as `df -P` counts it: available over used plus available."""
+    stat = os.statvfs("/")
+    used, available = stat.f_blocks - stat.f_bfree, stat.f_bavail
+    return 100.0 * available / (used + available)
+
+
 def assert_consecutive(slots: list[datetime], seconds: int) -> None:
     gaps = {(later - earlier).total_seconds() for earlier, later in itertools.pairwise(slots)}
     assert gaps <= {float(seconds)}, slots
@@ -181,6 +201,13 @@ def test_interval_jobs_run_on_time_and_show_in_metrics(tmp_path: Path, daemons) 
     assert "maint_job_last_status=" not in metrics and "maint_task_last_status=" not in metrics
     textfile = (tmp_path / "prom" / "maint_health_check.prom").read_text()
     assert 'maint_task_last_success_timestamp_seconds{host="h",task="health.check"}' in textfile
+    # health.check's disk check, per host and check name: state 0 (OK) and the free percentage
+    # the check measured, the same figure the filesystem reports now.
+    disk = {"task": "health.check", "host": "h", "check": "disk /"}
+    for text in (metrics, textfile):
+        assert sample(text, "maint_check_state", disk) == 0.0
+        assert abs(sample(text, "maint_check_value", disk) - root_free_pct()) < 1.0
+        assert "message" not in text
     assert daemon.events("heartbeat not delivered")
     assert "sekret-ping-id" not in daemon.text()
 

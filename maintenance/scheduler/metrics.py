@@ -4,7 +4,10 @@ The same per-host gauges feed two outputs: the daemon's HTTP endpoint on a loopb
 a node_exporter textfile that any task writes when the `metrics.textfile_dir` var asks for it
 (so runs from cron or by hand are seen too). Figures a task reports in its details under the
 keys `size` (bytes) and `days_left` (e.g. a backup's size, a certificate's days left) are
-exported wherever they appear, without knowing the task.
+exported wherever they appear, without knowing the task. So are the monitoring checks a task
+reports in `details.checks` (health.check: name, state, value) and `details.targets`
+(certs.check: target, state, its certificates' days left): each check's state (0 OK ..
+3 UNKNOWN) and its measured value, per host and check name.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
+from ..monitoring import State
 from ..results import Status
 from .state import Outcome
 
@@ -91,6 +95,23 @@ class TaskMetrics:
             (*labels, "item"),
             registry=registry,
         )
+        self.check_state = Gauge(
+            "maint_check_state",
+            "A check's monitoring state in the task's last run on the host:"
+            " 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+            (*labels, "check"),
+            registry=registry,
+        )
+        self.check_value = Gauge(
+            "maint_check_value",
+            "A check's measured value in the task's last run on the host (e.g. a disk's free"
+            " percentage, a certificate's days left); absent when the check measured no number.",
+            (*labels, "check"),
+            registry=registry,
+        )
+        # The checks each (task, host) exported last, so a check gone from a run (or one that
+        # no longer measured a number) loses its series instead of keeping a stale value.
+        self._checks: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
 
     def observe(self, task: str, hosts: Sequence[Mapping[str, Any]], finished: float) -> None:
         """Record each host's result (dicts as in the task's JSON document) at time FINISHED."""
@@ -105,6 +126,22 @@ class TaskMetrics:
             for figure, item, value in detail_figures(host.get("details") or {}):
                 gauge = self.size if figure == "size" else self.days_left
                 gauge.labels(task, name, item).set(value)
+            self._observe_checks(task, name, host.get("details") or {})
+
+    def _observe_checks(self, task: str, host: str, details: Any) -> None:
+        stated, measured = set(), set()
+        for check, state, value in detail_checks(details):
+            self.check_state.labels(task, host, check).set(state)
+            stated.add(check)
+            if value is not None:
+                self.check_value.labels(task, host, check).set(value)
+                measured.add(check)
+        old_stated, old_measured = self._checks.get((task, host), (set(), set()))
+        for check in old_stated - stated:
+            self.check_state.remove(task, host, check)
+        for check in old_measured - measured:
+            self.check_value.remove(task, host, check)
+        self._checks[(task, host)] = (stated, measured)
 
 
 class SchedulerMetrics(TaskMetrics):
@@ -182,6 +219,39 @@ def detail_figures(details: Any, where: str = "") -> Iterator[tuple[str, str, fl
             yield from detail_figures(value, f"{where}[{index}]")
 
 
+def detail_checks(details: Any) -> Iterator[tuple[str, int, float | None]]:
+    """(check name, state 0-3, measured value or None) for each check in DETAILS.
+
+    health.check lists `checks` ({name, state, value}); certs.check lists `targets`
+    ({target, state, certificates: [{days_left}]}), a target's value being the fewest days
+    left among its certificates. Entries without a known state are not checks.
+    """
+    if not isinstance(details, Mapping):
+        return
+    for key in ("checks", "targets"):
+        entries = details.get(key)
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if not isinstance(entry, Mapping):
+                continue
+            name, state = entry.get("name") or entry.get("target"), entry.get("state")
+            if not name or state not in State.__members__:
+                continue
+            value = _number(entry.get("value"))
+            if value is None and isinstance(entry.get("certificates"), list):
+                days = [_number(c.get("days_left")) for c in entry["certificates"]
+                        if isinstance(c, Mapping)]  # fmt: skip
+                value = min((d for d in days if d is not None), default=None)
+            yield str(name), int(State[str(state)]), value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 def textfile_path(directory: Path, task: str) -> Path:
     return directory / f"maint_{task.replace('.', '_').replace('-', '_')}.prom"
 
@@ -212,6 +282,8 @@ def _restore(text: str, metrics: TaskMetrics, current_hosts: set[str]) -> None:
         "maint_task_last_duration_seconds": metrics.duration,
         "maint_task_size_bytes": metrics.size,
         "maint_task_days_left": metrics.days_left,
+        "maint_check_state": metrics.check_state,
+        "maint_check_value": metrics.check_value,
     }
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
