@@ -202,7 +202,10 @@ class Deadline:
 
     def _expire(self, on_expire) -> None:
         self.expired = True
-        on_expire()
+        # The command may have ended and its connection closed meanwhile: closing it again
+        # (paramiko raises EOFError on a gone transport) must not crash the timer's thread.
+        with contextlib.suppress(OSError, EOFError):
+            on_expire()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
