@@ -109,8 +109,16 @@ SELECT
 """
 
 
-def postgres_checks(host: Host, runner: Runner, config: HealthSettings) -> list[Check]:
-    """Connections vs max_connections, long queries, idle-in-transaction sessions, version."""
+def postgres_checks(
+    host: Host, runner: Runner, config: HealthSettings
+) -> tuple[list[Check], list[str]]:
+    """Connections vs max_connections, long queries, idle-in-transaction sessions, version;
+    and the databases that must have backups (`postgres.databases`, else the server's, listed
+    as backup.db lists them, so a database nobody ever backed up is missed, not invisible).
+
+    One tunnel and one connection serve both. When the server cannot be reached its check is
+    CRITICAL and the list is empty: freshness then falls back to what the store holds.
+    """
     import psycopg  # here, not at the top: hosts without a DSN never need it
 
     try:
@@ -122,8 +130,9 @@ def postgres_checks(host: Host, runner: Runner, config: HealthSettings) -> list[
                     "idle_s": config.idle_in_transaction_seconds.total_seconds(),
                 },
             ).fetchone()
+            databases = server.databases(connection)
     except (MaintError, psycopg.Error) as exc:
-        return [Check("postgres", State.CRITICAL, str(exc))]
+        return [Check("postgres", State.CRITICAL, str(exc))], []
     assert row is not None
     used, maximum, long_running, idle_in_tx, version = row
     used_pct = 100.0 * used / max(1, maximum)
@@ -149,7 +158,7 @@ def postgres_checks(host: Host, runner: Runner, config: HealthSettings) -> list[
             idle_in_tx,
         ),
         Check("postgres version", State.OK, f"PostgreSQL {version}", version),
-    ]
+    ], databases
 
 
 def _seconds(length: timedelta) -> str:
@@ -158,29 +167,11 @@ def _seconds(length: timedelta) -> str:
     return f"{int(seconds) if seconds.is_integer() else seconds}s"
 
 
-def expected_databases(host: Host, runner: Runner) -> list[str]:
-    """The databases that must have backups: `postgres.databases`, else the server's, listed as
-    backup.db lists them, so a database nobody ever backed up is missed, not invisible.
-
-    Empty when the server cannot be listed (its own check is CRITICAL already): freshness then
-    falls back to the databases the store holds.
-    """
-    if not host.settings.postgres.dsn:
-        return list(host.settings.postgres.databases or [])
-    import psycopg
-
-    try:
-        with pg.reach(host, runner, "health.check") as server:
-            return server.databases()
-    except (MaintError, psycopg.Error):
-        return []
-
-
-def freshness_checks(host: Host, runner: Runner, config: HealthSettings) -> list[Check]:
+def freshness_checks(host: Host, databases: list[str], config: HealthSettings) -> list[Check]:
     """Age of the newest complete backup and newest passing drill of each database, and a
     warning naming the backups dated in the future (set aside, never the newest)."""
     try:
-        ages = backup_freshness(host, datetime.now(UTC), expected_databases(host, runner))
+        ages = backup_freshness(host, datetime.now(UTC), databases)
     except MaintError as exc:
         return [Check("backups", State.UNKNOWN, f"cannot read the backup store: {exc}")]
     checks = []
@@ -232,10 +223,12 @@ def check_host(host: Host, runner: Runner, options: HealthOptions | None) -> Res
     """Run every health check on HOST; the Result's details carry each check and the worst state."""
     config = host_health(host, options)
     checks = disk_checks(runner, config)
+    databases = list(host.settings.postgres.databases or [])
     if host.settings.postgres.dsn:
-        checks += postgres_checks(host, runner, config)
+        server_checks, databases = postgres_checks(host, runner, config)
+        checks += server_checks
     if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
-        checks += freshness_checks(host, runner, config)
+        checks += freshness_checks(host, databases, config)
     state = worst(check.state for check in checks)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]
     summary = f"{state.name}: " + (

@@ -74,15 +74,17 @@ class Postgres:
                 f"cannot connect to PostgreSQL: {mask_text(str(exc)).strip()}"
             ) from None
 
-    def databases(self) -> list[str]:
+    def databases(self, connection: psycopg.Connection | None = None) -> list[str]:
         """`postgres.databases`, else every database of the server that accepts connections
         and is not a template: what backup.db backs up, health.check expects backups of and
-        db tasks work in. Raise DatabaseError if the server cannot be reached."""
+        db tasks work in. CONNECTION, if given, is used rather than a new one. Raise
+        DatabaseError if the server cannot be reached."""
         if self.settings.databases:
             return list(self.settings.databases)
+        if connection is not None:
+            return [str(row[0]) for row in connection.execute(_CONNECTABLE).fetchall()]
         with self.connect() as connection:
-            rows = connection.execute(_CONNECTABLE).fetchall()
-        return [str(row[0]) for row in rows]
+            return [str(row[0]) for row in connection.execute(_CONNECTABLE).fetchall()]
 
     def client(self, dbname: str) -> tuple[str, dict[str, str]]:
         """Conninfo for a client tool run on the host, and the environment carrying its password.

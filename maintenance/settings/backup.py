@@ -186,8 +186,8 @@ class BackupSettings(Section):
     project: Text | None = Field(None, description="gs: Google Cloud project")
     storage_class: Text | None = Field(
         None,
-        description="s3 or gs: storage class of new objects (s3: any S3 accepts; gs: "
-        "STANDARD, NEARLINE, COLDLINE or ARCHIVE)",
+        description="s3 or gs: storage class of new objects (s3: one of S3's, e.g. "
+        "STANDARD_IA or GLACIER_IR; gs: STANDARD, NEARLINE, COLDLINE or ARCHIVE)",
         examples=["STANDARD_IA"],
     )
     part_size: Size | None = Field(
