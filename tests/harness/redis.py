@@ -1,0 +1,111 @@
+"""A throwaway Redis server on a free loopback port, password-protected, persisting nothing.
+
+The redis probe's tests fill it past its memory limit and count its clients, so every test
+session gets its own server rather than a shared system one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+
+from .net import free_port, log_tail, wait_until
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server reachable at 127.0.0.1:port with ``password``."""
+
+    port: int
+    password: str
+    workdir: Path
+    process: subprocess.Popen = field(repr=False)
+    host: str = "127.0.0.1"
+
+    def url(self, db: int = 0) -> str:
+        """redis:// URL without the password, as an inventory writes it next to password_env."""
+        return f"redis://{self.host}:{self.port}/{db}"
+
+    def url_with_password(self, db: int = 0) -> str:
+        """redis:// URL carrying the password, for tests of passwords given in the URL."""
+        return f"redis://:{quote(self.password, safe='')}@{self.host}:{self.port}/{db}"
+
+    def client(self, db: int = 0) -> redis.Redis:
+        """An authenticated client, for tests that fill or reconfigure the server."""
+        return redis.Redis(
+            host=self.host, port=self.port, db=db, password=self.password, socket_timeout=5
+        )
+
+    def stop(self) -> None:
+        """Terminate the server (kill it if it lingers) and delete its directory."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_redis(*, maxmemory: str = "0", timeout: float = 15.0) -> RedisServer:
+    """Start redis-server with its own config file (the password stays out of argv).
+
+    ``maxmemory`` "0" means no limit, as in Redis; eviction is off so a full server
+    refuses writes instead of silently dropping keys.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="maint-redis-"))
+    port = free_port()
+    password = secrets.token_urlsafe(16)
+    config = workdir / "redis.conf"
+    config.write_text(
+        "\n".join(
+            [
+                f"port {port}",
+                "bind 127.0.0.1",
+                f"dir {workdir}",
+                "daemonize no",
+                'save ""',
+                "appendonly no",
+                f"maxmemory {maxmemory}",
+                "maxmemory-policy noeviction",
+                f"requirepass {password}",
+                f"logfile {workdir / 'redis.log'}",
+                "",
+            ]
+        )
+    )
+    config.chmod(0o600)
+    process = subprocess.Popen(
+        [REDIS_SERVER, str(config)],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = RedisServer(port, password, workdir, process)
+    if not wait_until(
+        lambda: _answers_ping(server), timeout=timeout, alive=lambda: process.poll() is None
+    ):
+        log = log_tail(workdir / "redis.log")
+        server.stop()
+        raise RuntimeError(f"redis-server on port {port} did not answer PING:\n{log}")
+    return server
+
+
+def _answers_ping(server: RedisServer) -> bool:
+    try:
+        with server.client() as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
