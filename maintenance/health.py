@@ -1,4 +1,5 @@
-"""health.check: disk space on the host, the state of its PostgreSQL server, backup freshness.
+"""health.check: disk space on the host, the state of its PostgreSQL server, backup freshness,
+and the host's probes of the services around it (maintenance.probes).
 
 Every check yields a monitoring state (maintenance.monitoring); the host's state is the worst
 of them, and the task's exit code the worst over hosts (0 OK, 1 WARNING, 2 CRITICAL,
@@ -11,7 +12,6 @@ from __future__ import annotations
 import shlex
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -21,7 +21,8 @@ from backups.archive.freshness import backup_freshness
 from . import pg
 from .errors import MaintError
 from .inventory import Host
-from .monitoring import State, grade_high, grade_low, host_result, worst
+from .monitoring import Check, State, grade_high, grade_low, host_result, worst
+from .probes import run_probes
 from .results import Result
 from .runners import Runner
 from .settings.flags import flag_error, overridden
@@ -35,22 +36,6 @@ class HealthOptions:
 
     disk_paths: list[str] | None = None
     long_query_seconds: str | float | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    state: State
-    message: str
-    value: Any = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state.name,
-            "message": self.message,
-            "value": self.value,
-        }
 
 
 def host_health(host: Host, options: HealthOptions | None = None) -> HealthSettings:
@@ -229,6 +214,7 @@ def check_host(host: Host, runner: Runner, options: HealthOptions | None) -> Res
         checks += server_checks
     if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
         checks += freshness_checks(host, databases, config)
+    checks += run_probes(host, runner, config.probes)
     state = worst(check.state for check in checks)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]
     summary = f"{state.name}: " + (

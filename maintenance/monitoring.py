@@ -10,6 +10,7 @@ two from drifting apart (a certificate at exactly `crit_days` is critical as a d
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -23,6 +24,32 @@ class State(IntEnum):
     WARNING = 1
     CRITICAL = 2
     UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of a host: its state, what it found in words, and the measured value.
+
+    WARN and CRIT are the thresholds the value was graded against (a check's perfdata); they
+    appear in the JSON only when set, so the built-in checks print what they always printed.
+    """
+
+    name: str
+    state: State
+    message: str
+    value: Any = None
+    warn: float | None = None
+    crit: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        document = {
+            "name": self.name,
+            "state": self.state.name,
+            "message": self.message,
+            "value": self.value,
+        }
+        thresholds = {"warn": self.warn, "crit": self.crit}
+        return document | {key: value for key, value in thresholds.items() if value is not None}
 
 
 def grade_low(value: float, warn: float, crit: float) -> State:

@@ -11,15 +11,13 @@ everywhere).
 
 from __future__ import annotations
 
-import typing
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from pydantic_core.core_schema import ErrorType
 
 from .flags import overridden
-from .problems import unknown_key_message
+from .problems import moved
 from .types import Number, Section, Text, Timeout
 
 Days = Annotated[Number, Field(ge=0)]
@@ -178,25 +176,13 @@ def list_form_schema(schema: dict[str, Any]) -> None:
     schema["anyOf"].insert(1, {"type": "array", "items": {"$ref": target}})
 
 
-_BUILTIN_ERRORS = frozenset(typing.get_args(ErrorType))
-
-
-def _relocated(error: Any) -> Any:
+def _relocated(error: Any) -> InitErrorDetails:
     """One of pydantic's errors with the `targets` step dropped from its location (an unknown
     key's known keys are then the target's, said here while the path still shows it)."""
     loc = tuple(error["loc"])
-    kind = error["type"]
     if loc[:1] == ("targets",):
-        loc = loc[1:]
-        if kind == "extra_forbidden":
-            words = unknown_key_message(str(loc[-1]), list(CertTarget.model_fields))
-            kind = PydanticCustomError("unknown_key", "{words}", {"words": words})
-    if isinstance(kind, str) and kind not in _BUILTIN_ERRORS:
-        kind = PydanticCustomError(kind, "{words}", {"words": error["msg"]})
-    detail = {"type": kind, "loc": loc, "input": error["input"]}
-    if "ctx" in error and isinstance(kind, str):
-        detail["ctx"] = error["ctx"]
-    return detail
+        return moved(error, loc[1:], list(CertTarget.model_fields))
+    return moved(error, loc)
 
 
 def _above(crit: float, warn: float) -> str:

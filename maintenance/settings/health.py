@@ -6,12 +6,12 @@ threshold would make the check skip WARNING (or never reach CRITICAL) without a 
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Literal, Self
+from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .durations import duration_words
+from .probes import Probe, ProbeBase, checked_probes
+from .thresholds import misordered, refuse_misordered
 from .types import Count, Duration, OneOrMany, Percent, Section
 
 _QUERY_AGE = "a duration like 30s, 5min, 1h; a bare number is seconds (m is minutes)"
@@ -79,38 +79,27 @@ class HealthSettings(Section):
         description="CRITICAL when a database's newest passing restore drill is this old",
     )
 
+    probes: list[Probe] = Field(
+        default_factory=list,
+        description="checks of the services around PostgreSQL, each named and of one kind: "
+        "http, tcp, rabbitmq, redis, sql or command (see docs/checks.md)",
+        examples=[[{"name": "api", "http": "http://127.0.0.1:8001/health"}]],
+    )
+
+    @field_validator("probes", mode="wrap")
+    @classmethod
+    def _probes_as_written(cls, value: Any, handler: Any) -> list[ProbeBase]:
+        return checked_probes(value, handler)
+
     @model_validator(mode="after")
     def _crit_beyond_warn(self) -> Self:
         """Each crit threshold at or beyond its warn threshold, in the direction that is worse."""
-        wrong = [
-            _misordered(self, "disk_warn_free_pct", "disk_crit_free_pct", "lower"),
-            _misordered(self, "connections_warn_pct", "connections_crit_pct", "higher"),
-            _misordered(self, "long_query_warn", "long_query_crit", "higher"),
-            _misordered(self, "idle_in_transaction_warn", "idle_in_transaction_crit", "higher"),
-            _misordered(self, "backup_warn_age", "backup_crit_age", "higher"),
-            _misordered(self, "drill_warn_age", "drill_crit_age", "higher"),
-        ]
-        problems = [problem for problem in wrong if problem]
-        if problems:
-            raise ValueError("; ".join(problems))
+        refuse_misordered(
+            misordered(self, "disk_warn_free_pct", "disk_crit_free_pct", "lower"),
+            misordered(self, "connections_warn_pct", "connections_crit_pct", "higher"),
+            misordered(self, "long_query_warn", "long_query_crit", "higher"),
+            misordered(self, "idle_in_transaction_warn", "idle_in_transaction_crit", "higher"),
+            misordered(self, "backup_warn_age", "backup_crit_age", "higher"),
+            misordered(self, "drill_warn_age", "drill_crit_age", "higher"),
+        )
         return self
-
-
-def _misordered(
-    settings: HealthSettings, warn: str, crit: str, worse: Literal["lower", "higher"]
-) -> str | None:
-    """Words for a crit threshold on the wrong side of its warn threshold, else None."""
-    warn_value, crit_value = getattr(settings, warn), getattr(settings, crit)
-    if (crit_value <= warn_value) if worse == "lower" else (crit_value >= warn_value):
-        return None
-    side = "above" if worse == "lower" else "below"
-    return (
-        f"{crit} ({_said(crit_value)}) is {side} {warn} ({_said(warn_value)}): "
-        f"critical must be at least as {'low' if worse == 'lower' else 'high'} as warning"
-    )
-
-
-def _said(value: object) -> str:
-    if isinstance(value, timedelta):
-        return duration_words(value)
-    return f"{value:g}" if isinstance(value, float) else str(value)

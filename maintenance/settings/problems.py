@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 Loc = tuple[int | str, ...]
 
@@ -52,6 +54,28 @@ def unknown_key_message(key: str, known: Sequence[str]) -> str:
     if guess:
         return f"unknown key {key!r}; did you mean {guess!r}?"
     return f"unknown key {key!r} (known keys: {', '.join(sorted(known))})"
+
+
+_BUILTIN_ERRORS = frozenset(typing.get_args(ErrorType))
+
+
+def moved(error: Any, loc: Loc, known: Sequence[str] | None = None) -> InitErrorDetails:
+    """One of pydantic's errors, put at LOC, ready to raise again from a validator (which
+    places it under the validator's own location).
+
+    An unknown key is said with KNOWN's did-you-mean now: where the error was moved from a
+    path the model cannot walk (a list form, a union), `known_keys` could not find them later.
+    """
+    kind = error["type"]
+    if kind == "extra_forbidden" and known is not None:
+        words = unknown_key_message(str(loc[-1]), known)
+        kind = PydanticCustomError("unknown_key", "{words}", {"words": words})
+    if isinstance(kind, str) and kind not in _BUILTIN_ERRORS:
+        kind = PydanticCustomError(kind, "{words}", {"words": error["msg"]})
+    detail: InitErrorDetails = {"type": kind, "loc": loc, "input": error["input"]}
+    if "ctx" in error and isinstance(kind, str):
+        detail["ctx"] = error["ctx"]
+    return detail
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

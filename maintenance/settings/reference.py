@@ -36,12 +36,15 @@ def type_words(schema: dict[str, Any], paths: dict[str, str]) -> str:
     name = _ref_name(schema)
     if name:
         return f"mapping, see [`{paths[name]}`](#{_anchor(paths[name])})"
-    if "anyOf" in schema:
-        kinds = [type_words(part, paths) for part in schema["anyOf"] if part.get("type") != "null"]
+    choices = schema.get("anyOf") or schema.get("oneOf")
+    if choices:
+        kinds = [type_words(part, paths) for part in choices if part.get("type") != "null"]
         return " or ".join(dict.fromkeys(kinds))
     kind = schema.get("type", "any")
     if kind == "array":
         return f"list of {type_words(schema.get('items', {}), paths)}"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"mapping of names to {type_words(schema['additionalProperties'], paths)}"
     words = {"string": "text", "integer": "whole number", "boolean": "true/false"}
     text = words.get(kind, str(kind)) if isinstance(kind, str) else " or ".join(kind)
     if "enum" in schema:
@@ -66,7 +69,8 @@ def _section_paths(definitions: dict[str, Any]) -> dict[str, str]:
             prefix = "" if name == "vars" else paths[name] + "."
             for inner, suffix in _refs(prop):
                 if inner not in paths:
-                    paths[inner] = f"{prefix}{key}{suffix}"
+                    kind = definitions[inner].get("x-kind")  # one of several kinds of entry
+                    paths[inner] = f"{prefix}{key}{suffix}" + (f" ({kind})" if kind else "")
                     pending.append(inner)
     return paths
 
@@ -75,9 +79,13 @@ def _refs(schema: dict[str, Any]) -> list[tuple[str, str]]:
     name = _ref_name(schema)
     if name:
         return [(name, "")]
-    found = [ref for part in schema.get("anyOf", []) for ref in _refs(part)]
+    choices = schema.get("anyOf", []) + schema.get("oneOf", [])
+    found = [ref for part in choices for ref in _refs(part)]
     if schema.get("type") == "array":
         found += [(ref, "[]" + suffix) for ref, suffix in _refs(schema.get("items", {}))]
+    if isinstance(schema.get("additionalProperties"), dict):
+        values = _refs(schema["additionalProperties"])
+        found += [(ref, ".NAME" + suffix) for ref, suffix in values]
     return found
 
 

@@ -1,0 +1,93 @@
+"""What every probe kind shares: the context it runs in and the grading of its number."""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import ExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from ..inventory import Host
+from ..monitoring import State, grade_high, grade_low
+from ..runners import Runner
+from ..secrets import register_secret
+from ..settings.thresholds import Worse, said
+
+if TYPE_CHECKING:
+    from ..pg import Postgres
+
+TASK = "health.check"
+
+
+class ProbeContext:
+    """HOST and its RUNNER, for the probes of one health.check of the host.
+
+    Resources probes share (one tunnel to the PostgreSQL server for every sql probe) are
+    opened on first use, by whichever probe's thread comes first, and closed with the context.
+    """
+
+    def __init__(self, host: Host, runner: Runner) -> None:
+        self.host = host
+        self.runner = runner
+        self._lock = threading.Lock()
+        self._stack = ExitStack()
+        self._postgres: Postgres | None = None
+
+    def postgres(self) -> Postgres:
+        """The host's server (postgres.dsn), through its tunnel if `postgres.ssh_tunnel`.
+        Raise ConfigError without a DSN, MaintError if a tunnel cannot be opened."""
+        from .. import pg
+
+        with self._lock:
+            if self._postgres is None:
+                self._postgres = self._stack.enter_context(pg.reach(self.host, self.runner, TASK))
+            return self._postgres
+
+    def __enter__(self) -> ProbeContext:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+
+def graded(value: float, warn: float | None, crit: float | None, worse: Worse = "higher") -> State:
+    """VALUE's state against the thresholds that are set (none set: OK)."""
+    unset = float("inf") if worse == "higher" else float("-inf")
+    warn_at, crit_at = unset if warn is None else warn, unset if crit is None else crit
+    grade = grade_high if worse == "higher" else grade_low
+    return grade(value, warn_at, crit_at)
+
+
+def milliseconds(value: float) -> str:
+    """'12 ms', '1.4 s': a latency as a person reads it."""
+    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.1f} s"
+
+
+def measured(value: float, warn: float | None, crit: float | None) -> str:
+    """'3 (warn 1, crit 5)': a value with the thresholds it was graded against."""
+    limits = [
+        f"{word} {said(limit)}"
+        for word, limit in (("warn", warn), ("crit", crit))
+        if limit is not None
+    ]
+    return said(value) + (f" ({', '.join(limits)})" if limits else "")
+
+
+def env_secret(variable: str | None, key: str) -> str | None:
+    """The secret in environment VARIABLE of this machine (None when no variable is named),
+    registered so that any text quoting it is masked. Raise ConfigError naming KEY and the
+    variable when it is not set."""
+    if variable is None:
+        return None
+    secret = os.environ.get(variable)
+    if secret is None:
+        raise ConfigError(f"{key}: environment variable {variable} is not set on this machine")
+    register_secret(secret)
+    return secret
