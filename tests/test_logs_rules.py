@@ -172,7 +172,7 @@ def test_rules_from_vars_report_every_problem() -> None:
         ("logs[2].delete_after", "expected a duration"),
         ("logs[3]", "does nothing"),
         ("logs[4].codec", "expected one of 'gzip' or 'zstd'"),
-        ("logs[5].keep", "unknown key 'keep'"),
+        ("logs[5]", "keep only applies to a rule that rotates: set rotate"),
         ("logs[6].delete_after", "ambiguous: write 14min or 14mo"),
     ]:
         lines = [line for line in message.splitlines() if f"host 'web1': {path}: " in line]

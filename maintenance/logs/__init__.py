@@ -1,5 +1,6 @@
-"""Log cleanup on the hosts: the job logrotate and tmpreaper do, driven by the `logs` var."""
+"""Logs on the hosts: the jobs logrotate and tmpreaper do, driven by the `logs` var."""
 
 from .clean import CleanOptions, clean_host
+from .rotate import RotateOptions, read_imports, rotate_host
 
-__all__ = ["CleanOptions", "clean_host"]
+__all__ = ["CleanOptions", "RotateOptions", "clean_host", "read_imports", "rotate_host"]

@@ -73,7 +73,7 @@ class RuleOutcome:
 
 def clean_host(host: Host, runner: Runner, options: CleanOptions) -> Result:
     """Apply every rule of the host's `logs` var; SKIPPED when it has none."""
-    rules = host.settings.logs
+    rules = [rule for rule in host.settings.logs if cleans(rule)]
     if not rules:
         return Result(host.name, Status.SKIPPED, summary="no logs rules")
     outcomes = [_run_rule(runner, rule, options.dry_run) for rule in rules]
@@ -112,6 +112,14 @@ def clean_host(host: Host, runner: Runner, options: CleanOptions) -> Result:
         summary=summary,
         error="; ".join(errors) or None,
     )
+
+
+def cleans(rule: LogRule) -> bool:
+    """Whether logs.clean has work in RULE: not a logrotate file (logs.rotate reads those),
+    and for a rule that rotates, an age or a size cap for its rotated copies."""
+    if rule.logrotate is not None:
+        return False
+    return not rule.rotates or rule.delete_after is not None or rule.max_total_size is not None
 
 
 def _run_rule(runner: Runner, rule: LogRule, dry_run: bool) -> RuleOutcome:

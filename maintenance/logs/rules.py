@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from ..settings.logs import LogRule
+from .rotation import rotated_stem
 
 CODEC_SUFFIXES = {"gzip": b".gz", "zstd": b".zst"}
 # Files already compressed by some tool are never compressed again.
@@ -32,7 +33,18 @@ def matches(rule: LogRule, relative: bytes) -> bool:
 
 
 def owns(rule: LogRule, relative: bytes) -> bool:
-    """A file belongs to the rule if it matches, or is a compressed copy of a match."""
+    """A file belongs to the rule if it matches, is a compressed copy of a match, or a copy
+    rotated from a match (app.log.1, app.log.2.gz, app.log-20261203.gz).
+
+    A rule that rotates leaves its live files to logs.rotate: it owns only their rotated
+    copies, so logs.clean's ages and size cap never delete the file a program writes to.
+    """
+    directory, _, name = relative.rpartition(b"/")
+    stem = rotated_stem(name)
+    if stem is not None and matches(rule, (directory + b"/" if directory else b"") + stem):
+        return True
+    if rule.rotates:
+        return False
     if matches(rule, relative):
         return True
     return any(
