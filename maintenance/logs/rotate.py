@@ -25,7 +25,7 @@ from .logrotate_conf import parse_logrotate
 from .plan import LogFile, display_path
 from .rotate_plan import Clock, Listing, RulePlan, Step, plan_rules
 from .rotate_script import journal, read_outcome, resume_command, start_command
-from .rotate_state import JOURNAL, STATE, parse_state, state_dir_shell
+from .rotate_state import StateFiles, parse_state, state_dir_shell, state_files
 from .rotation import RotateRule, from_setting
 
 _NO_FILE = b"X"
@@ -112,12 +112,13 @@ def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
     if not rules:
         return Result(host.name, Status.SKIPPED, summary="no rotation rules")
     state_dir = state_dir_shell(host.settings.state_dir)
-    listing = list_host(runner, rules, state_dir)
+    files = state_files(host.name)
+    listing = list_host(runner, rules, state_dir, files)
     resumed = False
     if listing.journal and not options.dry_run:
-        _run(runner, resume_command(state_dir))
+        _run(runner, resume_command(state_dir, files))
         resumed = True
-        listing = list_host(runner, rules, state_dir)
+        listing = list_host(runner, rules, state_dir, files)
     plans, state = plan_rules(rules, listing, options.force)
     if options.dry_run:
         return _dry_run_result(host, plans, listing)
@@ -129,12 +130,14 @@ def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
             for plan in plans
             for f in plan.rotating
         }
-        script = journal(state_dir, steps, state, rotated)
-        outcome_data = _run(runner, start_command(state_dir), script)
+        script = journal(state_dir, files, steps, state, rotated)
+        outcome_data = _run(runner, start_command(state_dir, files), script)
     return _result(host, plans, steps, outcome_data, resumed)
 
 
-def list_host(runner: Runner, rules: Sequence[RotateRule], state_dir: str) -> Listing:
+def list_host(
+    runner: Runner, rules: Sequence[RotateRule], state_dir: str, files: StateFiles
+) -> Listing:
     """Every rule's directories, the clock, the state and whether a journal waits: one trip."""
     depths: dict[str, int | None] = {}
     for rule in rules:
@@ -147,9 +150,9 @@ def list_host(runner: Runner, rules: Sequence[RotateRule], state_dir: str) -> Li
         "LC_ALL=C; export LC_ALL",
         f"d={state_dir}",
         'printf \'%s %s\\000\' "$(date +%s)" "$(date +%z)"',
-        f"if [ -f \"$d/{JOURNAL}\" ]; then printf 'J\\000'; else printf 'N\\000'; fi",
+        f"if [ -f \"$d/{files.journal}\" ]; then printf 'J\\000'; else printf 'N\\000'; fi",
         "if command -v zstd >/dev/null 2>&1; then printf 'Z\\000'; else printf 'N\\000'; fi",
-        f"cat -- \"$d/{STATE}\" 2>/dev/null; printf '\\000'",
+        f"cat -- \"$d/{files.state}\" 2>/dev/null; printf '\\000'",
     ]
     for index, base in enumerate(bases):
         quoted, depth = shlex.quote(base), depths[base]

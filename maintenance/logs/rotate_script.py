@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .rotate_plan import Step
-from .rotate_state import JOURNAL, PROGRESS, STATE, state_header, state_line
+from .rotate_state import StateFiles, state_header, state_line
 
 OUTPUT_TAIL = 2000  # bytes of a postrotate command's output kept for the report
 _TOOLS = {"gz": "gzip -c", "zstd": "zstd -q -c"}
@@ -120,6 +120,7 @@ def step_line(step: Step) -> bytes:
 
 def journal(
     state_dir: str,
+    files: StateFiles,
     steps: Iterable[Step],
     state: dict[bytes, float],
     rotated: dict[bytes, tuple[int, float]],
@@ -129,7 +130,7 @@ def journal(
     ROTATED maps each live path rotated by this plan to its unit and its previous state
     (0: none); a unit that failed keeps that previous state, so it rotates next time.
     """
-    prelude = _PRELUDE.replace("PROGRESS", PROGRESS).replace("OUTPUT_TAIL", str(OUTPUT_TAIL))
+    prelude = _PRELUDE.replace("PROGRESS", files.progress).replace("OUTPUT_TAIL", str(OUTPUT_TAIL))
     lines = [b"d=" + state_dir.encode(), prelude.encode()]
     lines += [step_line(step) for step in steps]
     lines.append(b"n=$((n + 1))")
@@ -146,28 +147,28 @@ def journal(
             )
         else:
             lines.append(b"printf '%s\\n' " + quote(line))
-    lines.append(b'} | grep -v "^$" > "$d/' + STATE.encode() + b'.tmp" &&')
-    lines.append(
-        b'  mv -f -- "$d/' + STATE.encode() + b'.tmp" "$d/' + STATE.encode() + b'" || exit 1'
-    )
+    state_file = files.state.encode()
+    lines.append(b'} | grep -v "^$" > "$d/' + state_file + b'.tmp" &&')
+    lines.append(b'  mv -f -- "$d/' + state_file + b'.tmp" "$d/' + state_file + b'" || exit 1')
     lines.append(b'echo ok >> "$progress"')
     lines.append(b"fi")
-    lines.append(b'rm -f -- "$progress" "$d/' + JOURNAL.encode() + b'"')
+    lines.append(b'rm -f -- "$progress" "$d/' + files.journal.encode() + b'"')
     return b"\n".join(lines) + b"\n"
 
 
-def start_command(state_dir: str) -> str:
+def start_command(state_dir: str, files: StateFiles) -> str:
     """Save the journal read from stdin, then run it: one round trip for the whole plan."""
+    journal = files.journal
     return (
         f'd={state_dir}; mkdir -p "$d" && '
-        f'cat > "$d/{JOURNAL}.tmp" && mv -f -- "$d/{JOURNAL}.tmp" "$d/{JOURNAL}" && '
-        f'rm -f -- "$d/{PROGRESS}" && exec sh "$d/{JOURNAL}"'
+        f'cat > "$d/{journal}.tmp" && mv -f -- "$d/{journal}.tmp" "$d/{journal}" && '
+        f'rm -f -- "$d/{files.progress}" && exec sh "$d/{journal}"'
     )
 
 
-def resume_command(state_dir: str) -> str:
+def resume_command(state_dir: str, files: StateFiles) -> str:
     """Finish the journal an interrupted run left; it skips the steps already done."""
-    return f'd={state_dir}; exec sh "$d/{JOURNAL}"'
+    return f'd={state_dir}; exec sh "$d/{files.journal}"'
 
 
 @dataclass

@@ -3,17 +3,19 @@
 Location: the directory named by the `state_dir` var (in all.vars, the scheduler's too) when
 it is set, else `${MAINT_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/maint}` as the host's
 shell expands it for the connecting user. It lies outside every log directory, so no rule's
-glob matches it and logs.clean never deletes it. Three files live there:
+glob matches it and logs.clean never deletes it. Three files per inventory host live there,
+named after it (HOST below; characters other than letters, digits, `.`, `_` and `-` become
+`_`), so several inventory hosts on one machine or sharing a home keep apart:
 
-- `logs-rotate.state`: when each live file last rotated. Line 1 is `{"version": 1}`; every
+- `logs-rotate.HOST.state`: when each live file last rotated. Line 1 is `{"version": 1}`; every
   other line is a JSON array `[PATH, EPOCH]`: the live file's absolute path (bytes that are
   not UTF-8 written as \\udcXX escapes, as Python's surrogateescape reads them) and the time
   of its last rotation in seconds since the epoch. A file seen for the first time is recorded
   at the start of the current hour and not rotated, as logrotate does. To make a test believe
   a file rotated a day earlier, subtract 86400 from its EPOCH.
-- `logs-rotate.journal`: the run in progress, a POSIX sh script written before anything
+- `logs-rotate.HOST.journal`: the run in progress, a POSIX sh script written before anything
   changes; it is removed when the run completes.
-- `logs-rotate.progress`: one line per journal step done (`ok`, `skip`, `F UNIT` for a step
+- `logs-rotate.HOST.progress`: one line per journal step done (`ok`, `skip`, `F UNIT` for a step
   that failed). A run finding a journal finishes it first, skipping the steps done.
 
 The state file is replaced as a whole (written next to it, then renamed) by the journal's
@@ -23,13 +25,27 @@ last step, so an interrupted run leaves the previous state, never half of one.
 from __future__ import annotations
 
 import json
+import re
 import shlex
+from dataclasses import dataclass
 
-STATE = "logs-rotate.state"
-JOURNAL = "logs-rotate.journal"
-PROGRESS = "logs-rotate.progress"
 _DEFAULT_DIR = '"${MAINT_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/maint}"'
 _YEAR = 366 * 86400
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    """The names of one inventory host's files in the state directory."""
+
+    state: str
+    journal: str
+    progress: str
+
+
+def state_files(host: str) -> StateFiles:
+    """HOST's state, journal and progress file names (see the module docstring)."""
+    stem = "logs-rotate." + re.sub(r"[^A-Za-z0-9._-]", "_", host)
+    return StateFiles(f"{stem}.state", f"{stem}.journal", f"{stem}.progress")
 
 
 def state_dir_shell(state_dir: str | None) -> str:
