@@ -19,7 +19,7 @@ from backups.archive.catalog import CLOCK_SKEW
 from backups.archive.freshness import backup_freshness
 
 from . import pg
-from .errors import MaintError
+from .errors import ConfigError, MaintError
 from .inventory import Host
 from .monitoring import Check, State, grade_high, grade_low, host_result, worst
 from .probes import run_probes
@@ -40,15 +40,30 @@ class HealthOptions:
 
 def host_health(host: Host, options: HealthOptions | None = None) -> HealthSettings:
     """HOST's `health` settings with the command line's values in place. Raise ConfigError
-    for a value the settings would refuse (a bad var was refused when the inventory loaded)."""
+    for a value the settings would refuse (a bad var was refused when the inventory loaded)
+    or an sql probe without a server to ask."""
     flags = asdict(options or HealthOptions())
     given = {key: value for key, value in flags.items() if value is not None}
-    if not given:
-        return host.settings.health
-    try:
-        return overridden(host.settings.health, given)
-    except ValidationError as exc:
-        raise flag_error(exc, HealthSettings, host=host.name, section="health") from None
+    settings = host.settings.health
+    if given:
+        try:
+            settings = overridden(host.settings.health, given)
+        except ValidationError as exc:
+            raise flag_error(exc, HealthSettings, host=host.name, section="health") from None
+    _sql_has_a_server(host, settings)
+    return settings
+
+
+def _sql_has_a_server(host: Host, settings: HealthSettings) -> None:
+    """Refuse, before any host is touched, an sql probe on a host without postgres.dsn."""
+    if host.settings.postgres.dsn:
+        return
+    for index, probe in enumerate(settings.probes):
+        if probe.kind == "sql":
+            raise ConfigError(
+                f"host {host.name!r}: health.probes[{index}] ({probe.name}): an sql probe "
+                "queries the host's server: postgres.dsn is not set"
+            )
 
 
 _SECTION = "--maint-df-section--"

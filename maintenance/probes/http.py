@@ -10,14 +10,11 @@ python's stdin.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from ..errors import ConfigError
 from ..monitoring import Check, State
-from ..secrets import register_secret
 from ..settings.probes import HeaderFromEnv, HttpProbe, JsonScalar
-from .base import ProbeContext, graded, milliseconds
+from .base import ProbeContext, env_secret, graded, milliseconds
 from .fetch import http_fetch
 from .remote import fetched
 
@@ -52,18 +49,12 @@ def probe(settings: HttpProbe, context: ProbeContext) -> Check:
 
 def _headers(settings: HttpProbe) -> dict[str, str]:
     """The headers to send, env values read now. Raise ConfigError naming a variable unset."""
-    headers = {}
-    for name, value in settings.headers.items():
-        if isinstance(value, HeaderFromEnv):
-            secret = os.environ.get(value.env)
-            if secret is None:
-                raise ConfigError(
-                    f"header {name}: environment variable {value.env} is not set on this machine"
-                )
-            register_secret(secret)
-            value = secret
-        headers[name] = value
-    return headers
+    return {
+        name: env_secret(value.env, f"headers.{name}") or ""
+        if isinstance(value, HeaderFromEnv)
+        else value
+        for name, value in settings.headers.items()
+    }
 
 
 def _status_problem(settings: HttpProbe, status: int) -> str | None:

@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .certs import split_endpoint
-from .problems import Loc, moved
+from .problems import Loc, known_keys, moved
 from .thresholds import Worse, misordered, refuse_misordered
 from .types import Count, Number, Percent, Section, Text, Timeout
 
@@ -415,13 +415,10 @@ def _as_written(error: Any) -> InitErrorDetails:
         words = PydanticCustomError("probe_kind", "{words}", {"words": _kind_words(error["input"])})
         return {"type": words, "loc": loc, "input": error["input"]}
     if len(loc) >= 2 and loc[1] in MODELS:
-        model = MODELS[str(loc[1])]
-        known = [field.alias or name for name, field in model.model_fields.items()]
-        index, _, *rest = loc
+        index, kind, *rest = loc
         if rest[:1] == ["headers"] and len(rest) >= 3:  # a header value's own union step
             del rest[2]
-            known = list(HeaderFromEnv.model_fields)
-        return moved(error, (index, *rest), known)
+        return moved(error, (index, *rest), known_keys(MODELS[str(kind)], tuple(rest[:-1])))
     return moved(error, loc)
 
 

@@ -94,17 +94,21 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 
 def known_keys(model: type[BaseModel], loc: Loc) -> list[str]:
-    """The keys the model accepts at LOC (the location of a mapping, list indexes included)."""
+    """The keys the model accepts at LOC (the location of a mapping, list indexes included;
+    a step that is no key of the model is a key of a mapping of sections, as a queue's name in
+    `queues: {NAME: {...}}`, and is passed over)."""
     current: type[BaseModel] | None = model
     for part in loc:
         if current is None:
             return []
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return []
-        current = _model_in(field.annotation)
+        fields = current.model_fields
+        field = fields.get(str(part)) or next(
+            (field for field in fields.values() if field.alias == part), None
+        )
+        if field is not None:
+            current = _model_in(field.annotation)
     if current is None:
         return []
     return [field.alias or name for name, field in current.model_fields.items()]
