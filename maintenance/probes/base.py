@@ -70,14 +70,15 @@ def milliseconds(value: float) -> str:
     return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.1f} s"
 
 
-def measured(value: float, warn: float | None, crit: float | None) -> str:
-    """'3 (warn 1, crit 5)': a value with the thresholds it was graded against."""
+def measured(value: float, warn: float | None, crit: float | None, unit: str = "") -> str:
+    """'3 (warn 1, crit 5)', '85% (warn 80%)': a value with the thresholds it was graded
+    against, each followed by UNIT."""
     limits = [
-        f"{word} {said(limit)}"
+        f"{word} {said(limit)}{unit}"
         for word, limit in (("warn", warn), ("crit", crit))
         if limit is not None
     ]
-    return said(value) + (f" ({', '.join(limits)})" if limits else "")
+    return said(value) + unit + (f" ({', '.join(limits)})" if limits else "")
 
 
 def env_secret(variable: str | None, key: str) -> str | None:

@@ -34,7 +34,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from .certs import split_endpoint
 from .problems import Loc, known_keys, moved
 from .thresholds import Worse, misordered, refuse_misordered
-from .types import Count, Number, Percent, Section, Text, Timeout
+from .types import Count, Number, Percent, Positive, Section, Text, Timeout
 
 KINDS = ("http", "tcp", "rabbitmq", "redis", "sql", "command")
 DEFAULT_TIMEOUT_S = 10.0
@@ -311,14 +311,33 @@ class RabbitmqProbe(ProbeBase):
     vhost: Text = Field("/", description="the virtual host of the queues")
     queues: dict[Text, QueueLimits] = Field(
         default_factory=dict,
-        description="queue name or glob pattern -> its thresholds",
+        description="queue name or glob pattern (`*`, `?`, `[...]`) -> its thresholds; a name "
+        "that is not a queue is CRITICAL, a pattern matching none a WARNING",
         examples=[{"birthday_messages": {"warn": 1000, "crit": 5000, "min_consumers": 1}}],
     )
     dead_letter: list[Text] = Field(
         default_factory=list,
-        description="queues that must be empty (CRITICAL with any message)",
+        description="queues (names or glob patterns) that must be empty: CRITICAL with any message",
         examples=[["birthday_messages_dlq"]],
     )
+    verify_tls: bool = Field(
+        True, description="verify the management API's certificate and name (https)"
+    )
+    ca_file: Text | None = Field(
+        None,
+        description="CA certificates to verify against instead of the system's (a file where "
+        "the probe runs)",
+    )
+
+    @field_validator("rabbitmq")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        if urlsplit(value).username is not None:
+            raise ValueError(
+                "the URL carries credentials: name the user in `user` and the password's "
+                "environment variable in `password_env`"
+            )
+        return value
 
 
 class RedisProbe(ProbeBase):
@@ -327,10 +346,16 @@ class RedisProbe(ProbeBase):
     kind: ClassVar[str] = "redis"
 
     redis: Annotated[str, _url("redis", "rediss")] = Field(
-        description="the server's URL", examples=["redis://127.0.0.1:6379/0"]
+        description="the server's URL: `redis://` or `rediss://` (TLS), host, port (default "
+        "6379), database number as the path (default 0); an ACL user may precede the host",
+        examples=["redis://127.0.0.1:6379/0"],
     )
     password_env: EnvName | None = Field(
         None, description="the environment variable holding the password"
+    )
+    verify_tls: bool = Field(True, description="verify the server's certificate and name (rediss)")
+    ca_file: Text | None = Field(
+        None, description="CA certificates to verify a rediss:// server against (a file)"
     )
     memory_warn_pct: Percent | None = Field(
         80, description="WARNING when used memory is this % of maxmemory or more"
@@ -344,9 +369,24 @@ class RedisProbe(ProbeBase):
     clients_crit: Count | None = Field(
         None, description="CRITICAL at this many connected clients or more"
     )
-    rejected_warn: Count | None = Field(
-        None, description="WARNING when this many connections were rejected (maxclients) or more"
+    rejected_warn: Positive | None = Field(
+        None,
+        description="WARNING when Redis has rejected this many connections (maxclients reached) "
+        "since it started or since `CONFIG RESETSTAT`",
     )
+
+    @field_validator("redis")
+    @classmethod
+    def _database_and_no_password(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.password is not None:
+            raise ValueError(
+                "the URL carries a password: name its environment variable in `password_env`"
+            )
+        database = parts.path.strip("/")
+        if database and not database.isdigit():
+            raise ValueError(f"the URL's path is the database number, got {parts.path!r}")
+        return value
 
     @model_validator(mode="after")
     def _thresholds(self) -> Self:

@@ -33,9 +33,10 @@ from .net import accepts_tcp, free_port, log_tail, wait_until
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 EPMD = "/usr/bin/epmd"
 
-# One-second samples: the management API otherwise moves in five-second steps.
+# Statistics emitted every 250 ms and kept in one-second samples: the management API otherwise
+# moves in five-second steps, and each step of a test waits for it.
 ADVANCED_CONFIG = """[
- {rabbit, [{collect_statistics_interval, 1000}]},
+ {rabbit, [{collect_statistics_interval, 250}]},
  {rabbitmq_management_agent, [{sample_retention_policies,
    [{global, [{605, 1}]}, {basic, [{605, 1}]}, {detailed, [{10, 1}]}]}]}
 ].

@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .net import free_port, log_tail, wait_until
 from .tls import Issued
@@ -50,7 +52,12 @@ class RedisServer:
     def client(self, db: int = 0) -> redis.Redis:
         """An authenticated client, for tests that fill or reconfigure the server."""
         return redis.Redis(
-            host=self.host, port=self.port, db=db, password=self.password, socket_timeout=5
+            host=self.host,
+            port=self.port,
+            db=db,
+            password=self.password,
+            socket_timeout=5,
+            retry=Retry(NoBackoff(), 0),  # a refused connection is refused once, as counted
         )
 
     def stop(self) -> None:
