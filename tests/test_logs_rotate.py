@@ -15,7 +15,6 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import pytest
 
 from maintenance.executor import run_procedure
 from maintenance.inventory import load_inventory
-from maintenance.logs import read_imports, rotate_host
+from maintenance.logs import Imports, RotateOptions, rotate_host
 from maintenance.logs.logrotate_conf import parse_logrotate
 from maintenance.logs.rotate_state import state_files
 from maintenance.results import Result
@@ -60,7 +59,7 @@ def local_host(tree: Path, tmp_path: Path, rules: list[dict[str, Any]]):
 
 def rotate(host, *, force: bool = False, dry_run: bool = False) -> Result:
     """One logs.rotate run on HOST, as the task makes it (imports read first)."""
-    options = replace(read_imports([host], 1), force=force, dry_run=dry_run)
+    options = RotateOptions(Imports([host], 1), force=force, dry_run=dry_run)
     return run_procedure("logs.rotate", rotate_host, [host], options)[0]
 
 

@@ -30,10 +30,15 @@ OLD_LOG = LOGS / "old.log"
 TOKEN = "T0KEN-s3cr3t-4f9a"
 SCHEDULE = ("schedule.list", "schedule.status", "schedule.export")
 CONNECTING = ("logs.clean", "health.check", "backup.db")
+ROTATING = ("logs.rotate", "logs.clean")
 
 
 def rule(**keys: object) -> dict[str, object]:
     return {"path": f"{LOGS}/*.log", **keys}
+
+
+def rotation(**keys: object) -> dict[str, object]:
+    return rule(**{"rotate": "daily", "keep": 30, **keys})
 
 
 def job(**keys: object) -> dict[str, object]:
@@ -64,6 +69,39 @@ CASES = [
          "logs[0].max_total_size: expected a size", ("logs.clean",)),
     Case("logs-codec", {"logs": [rule(compress_after="1d", codec="bzip2")]},
          "logs[0].codec: expected one of 'gzip' or 'zstd'", ("logs.clean",)),
+    # rotation keys: read by logs.rotate, and by logs.clean (the same rules)
+    Case("rotate-typo", {"logs": [rotation(rotat="daily")]},
+         "logs[0].rotat: unknown key 'rotat'; did you mean 'rotate'?", ROTATING),
+    Case("rotate-cadence", {"logs": [rotation(rotate="hourly")]},
+         "logs[0].rotate: expected one of 'daily', 'weekly' or 'monthly'", ROTATING),
+    Case("rotate-keep-absurd", {"logs": [rotation(keep=1_000_000)]},
+         "logs[0].keep: expected at most 10000", ROTATING, on_group=True),
+    Case("rotate-keep-bool", {"logs": [rotation(keep=True)]},
+         "logs[0].keep: expected a number, got true", ROTATING),
+    Case("rotate-size-unit", {"logs": [rule(size="100 parsecs", keep=3)]},
+         "logs[0].size: ", ROTATING),
+    Case("rotate-create-mode", {"logs": [rotation(create="0999 app app")]},
+         "logs[0].create: mode '0999' is not an octal file mode", ROTATING),
+    Case("rotate-create-owner", {"logs": [rotation(create="0644 app;rm app")]},
+         "logs[0].create: 'app;rm' is neither a user or group name", ROTATING),
+    Case("rotate-create-and-copytruncate",
+         {"logs": [rotation(create="0644 app app", copytruncate=True)]},
+         "copytruncate and create are two ways to hand the live file back", ROTATING),
+    Case("rotate-compress-bool", {"logs": [rotation(compress=True)]},
+         "logs[0].compress: expected one of 'gz' or 'zstd'", ROTATING),
+    Case("rotate-compress-after", {"logs": [rotation(compress_after="1d")]},
+         "a rotating rule compresses what it rotates: use compress", ROTATING),
+    Case("rotate-without-keep", {"logs": [rule(rotate="daily")]},
+         "say how many rotated files to keep", ROTATING),
+    Case("rotate-key-without-rotate", {"logs": [rule(delete_after="14d", postrotate="x")]},
+         "postrotate only applies to a rule that rotates", ROTATING),
+    Case("rotate-size-and-cadence", {"logs": [rotation(size="100MiB")]},
+         "size rotates by size alone whatever the cadence", ROTATING),
+    Case("logrotate-with-keys", {"logs": [{"logrotate": "/etc/logrotate.d/app", "keep": 3}]},
+         "a logrotate entry imports its rules from /etc/logrotate.d/app and takes no other key",
+         ROTATING),
+    Case("logrotate-relative", {"logs": [{"logrotate": "logrotate.d/app"}]},
+         "logs[0].logrotate: expected the absolute path of a logrotate file", ROTATING),
     # schedule, scheduler, notify, metrics, state_*: in all.vars, read by the schedule tasks
     Case("schedule-typo", {}, "schedule[0].evry: unknown key 'evry'; did you mean 'every'?",
          (*SCHEDULE, "schedule.run"), all_vars={"schedule": [{"task": "db.bloat", "evry": "1w"}]}),

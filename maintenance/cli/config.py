@@ -35,12 +35,20 @@ def _load(inventory: str | None) -> Inventory:
 
 
 def _results(loaded: Inventory) -> list[Result]:
-    """One `ok` result per host, naming the product's sections it sets (the rest: defaults)."""
+    """One `ok` result per host, naming the product's sections it sets (the rest: defaults).
+
+    logrotate files named by `logs` entries are on the hosts, which config.check does not
+    contact: it names them, and logs.rotate reads (and may refuse) them when it runs.
+    """
     from ..settings.host import HostSettings
 
     results = []
     for host in loaded:
         sections = [key for key in HostSettings.model_fields if key in host.vars]
+        imported = [rule.logrotate for rule in host.settings.logs if rule.logrotate]
+        summary = "sets " + ", ".join(sections) if sections else "defaults only"
+        if imported:
+            summary += "; read when logs.rotate runs: " + ", ".join(imported)
         results.append(
             Result(
                 host.name,
@@ -49,8 +57,9 @@ def _results(loaded: Inventory) -> list[Result]:
                     "groups": list(host.groups),
                     "connection": host.connection,
                     "sections": sections,
+                    "logrotate_files": imported,
                 },
-                summary="sets " + ", ".join(sections) if sections else "defaults only",
+                summary=summary,
             )
         )
     return results

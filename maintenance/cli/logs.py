@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,15 +25,16 @@ def _clean(flags: SimpleNamespace) -> Plan:
 
 def _rotate(flags: SimpleNamespace) -> Plan:
     from ..limits import select_hosts
-    from ..logs import RotateOptions, read_imports, rotate_host
+    from ..logs import Imports, RotateOptions, check_imports, rotate_host
 
     def options(inventory: Any) -> RotateOptions:
-        imports = read_imports(select_hosts(inventory, flags.limit), flags.forks)
-        return replace(imports, dry_run=flags.dry_run, force=flags.force)
+        imports = Imports(select_hosts(inventory, flags.limit), flags.forks)
+        return RotateOptions(imports, dry_run=flags.dry_run, force=flags.force)
 
     return Plan(
         rotate_host,
         make_options=options,
+        validate=check_imports,
         columns=ROTATE_STEP_COLUMNS if flags.dry_run else ROTATE_RULE_COLUMNS,
     )
 

@@ -4,16 +4,17 @@ Per host: one round trip lists every rule's directories together with the host's
 the rotation state; the plan is made here; one more round trip saves it as a journal in the
 state directory and runs it (rotate_script). A journal left by an interrupted run is finished
 first (one more trip, then the listing is taken again). Rules written as `logrotate: FILE` are
-read from every host before any host changes (read_imports), so a refused directive anywhere
-stops the whole run with exit 2.
+read from every host before any host changes (Imports, through the task's validation), so a
+refused directive anywhere stops the whole run with exit 2.
 """
 
 from __future__ import annotations
 
 import io
 import shlex
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CommandError, ConfigError
@@ -31,45 +32,43 @@ from .rotation import RotateRule, from_setting
 _NO_FILE = b"X"
 
 
-@dataclass(frozen=True)
-class RotateOptions:
-    dry_run: bool = False
-    force: bool = False
-    # Rules read from each host's logrotate files, by host name and file, before anything ran.
-    imported: dict[str, dict[str, list[RotateRule]]] = field(default_factory=dict)
-    # Hosts whose files could not be read: their result, reported as is.
-    unread: dict[str, Result] = field(default_factory=dict)
-
-
-def host_rules(host: Host, imported: dict[str, dict[str, list[RotateRule]]]) -> list[RotateRule]:
-    """The host's rotation rules in inventory order, imported files where they are named."""
-    rules: list[RotateRule] = []
-    files = imported.get(host.name, {})
-    for index, rule in enumerate(host.settings.logs):
-        if rule.logrotate is not None:
-            rules += files.get(rule.logrotate, [])
-        elif rule.rotates:
-            rules.append(from_setting(rule, index))
-    return rules
-
-
-def read_imports(hosts: Sequence[Host], forks: int) -> RotateOptions:
-    """Read and parse every host's `logrotate:` files, all before any host changes.
-
-    Raise ConfigError (exit 2) naming the host, the key, the file, the line and the
-    directive when any file anywhere is missing or asks for what logs.rotate does not do.
+class Imports:
+    """The rules of the selected hosts' `logrotate:` files, read from all of them at once
+    (in parallel) the first time any is asked for: by the task's validation of the first
+    host, before anything runs anywhere. Making it contacts no host (a schedule check
+    builds the options and throws them away).
     """
-    wanted = [h for h in hosts if any(r.logrotate for r in h.settings.logs)]
-    results = run_procedure("logs.rotate", _read_files, wanted, None, forks=forks)
-    imported: dict[str, dict[str, list[RotateRule]]] = {}
-    unread: dict[str, Result] = {}
-    problems = []
-    for host, result in zip(wanted, results, strict=True):
-        if result.status != Status.OK:
-            unread[host.name] = result
-            continue
+
+    def __init__(self, hosts: Sequence[Host], forks: int) -> None:
+        self._hosts = [h for h in hosts if any(r.logrotate for r in h.settings.logs)]
+        self._forks = forks
+        self._lock = threading.Lock()
+        self._read: dict[str, Result] | None = None
+
+    def _results(self) -> dict[str, Result]:
+        with self._lock:
+            if self._read is None:
+                results = run_procedure(
+                    "logs.rotate", _read_files, self._hosts, None, forks=self._forks
+                )
+                self._read = {result.host: result for result in results}
+            return self._read
+
+    def unread(self, host: Host) -> Result | None:
+        """HOST's result when its files could not be read (unreachable): reported as is."""
+        result = self._results().get(host.name)
+        return result if result is not None and result.status != Status.OK else None
+
+    def rules(self, host: Host) -> dict[str, list[RotateRule]]:
+        """HOST's imported rules by file. Raise ConfigError naming the host, the key, the
+        file, the line and the directive when a file is missing or asks for what
+        logs.rotate does not do."""
+        result = self._results().get(host.name)
+        if result is None or result.status != Status.OK:
+            return {}
         texts: dict[str, str | None] = result.details["files"]
         rules: dict[str, list[RotateRule]] = {}
+        problems = []
         for index, rule in enumerate(host.settings.logs):
             if rule.logrotate is None:
                 continue
@@ -82,10 +81,32 @@ def read_imports(hosts: Sequence[Host], forks: int) -> RotateOptions:
                 rules[rule.logrotate] = parse_logrotate(text, rule.logrotate)
             except ConfigError as exc:
                 problems.append(f"{where}: {exc}")
-        imported[host.name] = rules
-    if problems:
-        raise ConfigError("\n  ".join(["logrotate files refused, nothing rotated:", *problems]))
-    return RotateOptions(imported=imported, unread=unread)
+        if problems:
+            raise ConfigError("\n  ".join(problems))
+        return rules
+
+
+@dataclass(frozen=True)
+class RotateOptions:
+    imports: Imports
+    dry_run: bool = False
+    force: bool = False
+
+
+def check_imports(host: Host, options: RotateOptions) -> None:
+    """The task's validation: HOST's logrotate files read and accepted (ConfigError if not)."""
+    options.imports.rules(host)
+
+
+def host_rules(host: Host, imported: dict[str, list[RotateRule]]) -> list[RotateRule]:
+    """The host's rotation rules in inventory order, imported files where they are named."""
+    rules: list[RotateRule] = []
+    for index, rule in enumerate(host.settings.logs):
+        if rule.logrotate is not None:
+            rules += imported.get(rule.logrotate, [])
+        elif rule.rotates:
+            rules.append(from_setting(rule, index))
+    return rules
 
 
 def _read_files(host: Host, runner: Runner, _: object) -> Result:
@@ -106,9 +127,10 @@ def _read_files(host: Host, runner: Runner, _: object) -> Result:
 
 def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
     """Rotate the live files of every rotation rule of HOST; SKIPPED when it has none."""
-    if host.name in options.unread:
-        return options.unread[host.name]
-    rules = host_rules(host, options.imported)
+    unread = options.imports.unread(host)
+    if unread is not None:
+        return unread
+    rules = host_rules(host, options.imports.rules(host))
     if not rules:
         return Result(host.name, Status.SKIPPED, summary="no rotation rules")
     state_dir = state_dir_shell(host.settings.state_dir)
