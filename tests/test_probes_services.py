@@ -363,6 +363,11 @@ def test_wrong_password_unset_variable_bad_database_and_down_server(
     assert check.state == State.CRITICAL
     assert check.message.startswith(f"{where}: authentication failed")
     assert "wrong-password-given" not in check.message
+    check = run_probe(tmp_path, cache_probe(cache, password_env=None))
+    assert (check.state, check.message) == (
+        State.CRITICAL,
+        f"{where}: needs a password (password_env)",
+    )
     monkeypatch.setenv(REDIS_ENV, cache.password)
     check = run_probe(tmp_path, cache_probe(cache, redis=cache.url(db=99)))
     assert check.state == State.CRITICAL

@@ -42,6 +42,8 @@ def probe(settings: RedisProbe, context: ProbeContext) -> Check:
             client.ping()
             info: dict[str, Any] = client.info()
     except redis.AuthenticationError as exc:
+        if password is None:  # Redis's own words are about HELLO and AUTH, not the setting
+            return Check(settings.name, State.CRITICAL, f"{where}: needs a password (password_env)")
         return Check(settings.name, State.CRITICAL, f"{where}: authentication failed: {exc}")
     except (redis.RedisError, OSError) as exc:
         return Check(settings.name, State.CRITICAL, f"{where}: {_reason(exc)}")
