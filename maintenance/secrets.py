@@ -13,8 +13,9 @@ MASK = "********"
 
 _SECRET_KEY = re.compile(
     # webhook and heartbeat URLs carry their token in the path; `webhook_format` is no secret.
+    # notify.urls: Apprise URLs carry passwords and tokens.
     r"(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential"
-    r"|webhook(?:[_-]?url)?\b|heartbeat[_-]?url)",
+    r"|webhook(?:[_-]?url)?\b|heartbeat[_-]?url|\burls\b)",
     re.IGNORECASE,
 )
 # postgresql://user:PASSWORD@host, https://user:PASSWORD@host and the like.
@@ -60,8 +61,8 @@ def mask_value(value: Any, key: str = "") -> Any:
         return mask_text(value)
     if isinstance(value, Mapping):
         return {k: mask_value(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask_value(item) for item in value]
+    if isinstance(value, list | tuple):  # a list under a secret-named key is a list of secrets
+        return [mask_value(item, key) for item in value]
     return value
 
 
@@ -72,7 +73,7 @@ def register_secrets_in(value: Any, key: str = "") -> None:
             register_secrets_in(sub_value, str(sub_key))
     elif isinstance(value, list | tuple):
         for item in value:
-            register_secrets_in(item)
+            register_secrets_in(item, key)
     elif isinstance(value, str):
         if key and is_secret_key(key):
             register_secret(value)

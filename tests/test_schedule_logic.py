@@ -28,10 +28,10 @@ from maintenance.scheduler.calendar import (
     upcoming,
 )
 from maintenance.scheduler.catalog import catalog_from
+from maintenance.scheduler.channels import masked_url
 from maintenance.scheduler.child import outcome_from
 from maintenance.scheduler.config import load_settings
 from maintenance.scheduler.metrics import SchedulerMetrics, detail_figures, write_textfile
-from maintenance.scheduler.notify import masked_url, webhook_event
 from tests.inventories import write_inventory
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -635,13 +635,6 @@ def test_daemon_drops_the_series_of_a_check_gone_or_no_longer_measured() -> None
     text = generate_latest(metrics.registry).decode()
     assert 'maint_check_state{check="disk /",host="h",task="health.check"} 3.0' in text
     assert "maint_check_value{" not in text and 'check="disk /var"' not in text
-
-
-def test_webhook_fires_on_failure_and_recovery_only() -> None:
-    assert webhook_event("failed", "ok") == "failure"
-    assert webhook_event("failed", "failed") == "failure"
-    assert webhook_event("ok", "failed") == "recovery"
-    assert webhook_event("ok", "ok") is None and webhook_event("ok", None) is None
 
 
 def test_webhook_url_is_shown_without_its_secret_path() -> None:

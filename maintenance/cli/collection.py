@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from . import backup, certs, config, db, health, logs, restore, schedule
+from . import backup, certs, config, db, health, logs, notify, restore, schedule
 
 
 class _Root(Collection):
@@ -35,6 +35,7 @@ def build_namespace() -> Collection:
         db.namespace,
         health.namespace,
         logs.namespace,
+        notify.namespace,
         restore.namespace,
         schedule.namespace,
     )

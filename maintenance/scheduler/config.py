@@ -135,9 +135,7 @@ def load_settings(
         )
     except SettingsError as exc:
         raise ConfigError(str(exc)) from None
-    for url in (keys.notify.webhook_url, keys.notify.heartbeat_url):
-        if url:
-            register_secret(url)  # the URL itself is the credential
+    _register_urls(keys.notify)
     zone = ZoneInfo(keys.scheduler.timezone) if keys.scheduler.timezone else local_zone(environ)
     problems: list[str] = []
     jobs = _jobs(_schedule(keys, catalog), catalog, zone, problems)
@@ -157,6 +155,27 @@ def load_settings(
         metrics_listen=keys.metrics.address,
         notify=keys.notify,
     )
+
+
+def load_notify(inventory: str | Path) -> NotifySettings:
+    """The `notify` settings of INVENTORY's all.vars, their URLs registered as secrets.
+
+    Raise ConfigError listing every problem of the inventory.
+    """
+    path = Path(inventory).absolute()
+    loaded = load_inventory(path)
+    try:
+        keys = parse_group(str(path), "all", {"notify": loaded.vars.get("notify") or {}})
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    _register_urls(keys.notify)
+    return keys.notify
+
+
+def _register_urls(notify: NotifySettings) -> None:
+    for url in (notify.webhook_url, notify.heartbeat_url, *notify.urls):
+        if url:
+            register_secret(url)  # the URL itself is the credential
 
 
 def state_dir(chosen: str | None, environ: Mapping[str, str]) -> Path:

@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from .child import run_job, stop
 from .config import Job, Settings
 from .metrics import SchedulerMetrics
-from .notify import Notifier, masked_url
+from .notify import Notifier
 from .state import FAILED, Claim, Outcome, StateError, StateStore
 
 SCHEDULE, CATCH_UP, TAKE_OVER = "schedule", "catch-up", "take-over"
@@ -55,7 +55,7 @@ class Daemon:
         self.settings = settings
         self.store = store
         self.metrics = SchedulerMetrics()
-        self.notifier = Notifier(settings.notify)
+        self.notifier = Notifier(settings.notify, store)
         self.jobs = {job.name: job for job in settings.jobs}
         self.plan: dict[str, _Planned] = {}
         self.running: dict[str, threading.Thread] = {}
@@ -81,9 +81,7 @@ class Daemon:
             daemon=self.store.daemon,
             jobs=len(self.jobs),
             state="postgresql" if self.settings.state_dsn else str(self.settings.state_dir),
-            notify=masked_url(self.settings.notify.webhook_url)
-            if self.settings.notify.webhook_url
-            else None,
+            alerts_to=[channel.label for channel in self.notifier.channels],
         )
         self._housekeeping(now)
         self._catch_up(now)
@@ -198,7 +196,7 @@ class Daemon:
             bound.error("run not recorded", error=str(exc))
         try:
             self.metrics.job_finished(job.name, job.task, outcome)
-            self.notifier.finished(job, outcome, claim.previous_status)
+            self.notifier.finished(job, claim.slot, outcome)
         except Exception:
             bound.exception("reporting the run failed")
         finally:

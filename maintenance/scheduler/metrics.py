@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
@@ -130,8 +130,8 @@ class TaskMetrics:
 
     def _observe_checks(self, task: str, host: str, details: Any) -> None:
         stated, measured = set(), set()
-        for check, state, value in detail_checks(details):
-            self.check_state.labels(task, host, check).set(state)
+        for check, state, value, _ in detail_checks(details):
+            self.check_state.labels(task, host, check).set(int(state))
             stated.add(check)
             if value is not None:
                 self.check_value.labels(task, host, check).set(value)
@@ -219,12 +219,22 @@ def detail_figures(details: Any, where: str = "") -> Iterator[tuple[str, str, fl
             yield from detail_figures(value, f"{where}[{index}]")
 
 
-def detail_checks(details: Any) -> Iterator[tuple[str, int, float | None]]:
-    """(check name, state 0-3, measured value or None) for each check in DETAILS.
+class CheckReport(NamedTuple):
+    """One check a task reported for a host: what metrics export and alerts compare."""
 
-    health.check lists `checks` ({name, state, value}); certs.check lists `targets`
-    ({target, state, certificates: [{days_left}]}), a target's value being the fewest days
-    left among its certificates. Entries without a known state are not checks.
+    name: str
+    state: State
+    value: float | None
+    message: str
+
+
+def detail_checks(details: Any) -> Iterator[CheckReport]:
+    """Each check in DETAILS: its name, state, measured value (or None) and message.
+
+    health.check lists `checks` ({name, state, message, value}); certs.check lists `targets`
+    ({target, state, error, certificates: [{days_left, problems}]}), a target's value being
+    the fewest days left among its certificates and its message its error or problems.
+    Entries without a known state are not checks.
     """
     if not isinstance(details, Mapping):
         return
@@ -239,11 +249,20 @@ def detail_checks(details: Any) -> Iterator[tuple[str, int, float | None]]:
             if not name or state not in State.__members__:
                 continue
             value = _number(entry.get("value"))
-            if value is None and isinstance(entry.get("certificates"), list):
-                days = [_number(c.get("days_left")) for c in entry["certificates"]
-                        if isinstance(c, Mapping)]  # fmt: skip
+            certificates = [c for c in entry.get("certificates") or [] if isinstance(c, Mapping)]
+            if value is None and certificates:
+                days = [_number(c.get("days_left")) for c in certificates]
                 value = min((d for d in days if d is not None), default=None)
-            yield str(name), int(State[str(state)]), value
+            message = (
+                entry.get("message")
+                or entry.get("error")
+                or "; ".join(
+                    str(problem) for c in certificates for problem in c.get("problems") or []
+                )
+            )
+            if not message and value is not None and certificates:
+                message = f"{value:g} days left"
+            yield CheckReport(str(name), State[str(state)], value, str(message or ""))
 
 
 def _number(value: Any) -> float | None:

@@ -4,6 +4,11 @@ Each run of a job is one row keyed by (job, slot), the slot being the scheduled 
 for. Inserting that row is the claim: it succeeds once per slot, so several daemons sharing a
 PostgreSQL state database run each due job exactly once. A row still 'running' whose daemon is
 gone is abandoned; a later claim of the same slot takes it over.
+Beside the runs, the last state of each (job, host, check) and when it was last alerted
+(alerts.py), so alerts go out on changes, across restarts and whichever daemon ran the job.
+Both stores create their tables with CREATE TABLE IF NOT EXISTS when they open: a state
+database of an earlier version gains the alert table at the first start, and has no schema
+version to migrate.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import MaintError
 
 if TYPE_CHECKING:
+    from .alerts import CheckState, Key
     from .config import Job, Settings
 
 RUNNING, OK, FAILED, SKIPPED, ABANDONED = "running", "ok", "failed", "skipped", "abandoned"
@@ -30,12 +37,11 @@ class StateError(MaintError):
 
 @dataclass(frozen=True)
 class Claim:
-    """A slot this daemon won: the row to finish, and the job's previous completed status."""
+    """A slot this daemon won: the row to finish."""
 
     run_id: int
     job: str
     slot: datetime
-    previous_status: str | None
 
 
 @dataclass
@@ -114,6 +120,12 @@ class StateStore(Protocol):
 
     def history(self, per_job: int) -> list[RunRecord]:
         """The latest PER_JOB runs of every job, newest first within a job."""
+
+    def alert_states(self, job: str) -> dict[Key, CheckState]:
+        """The states kept for JOB's hosts and checks, by (host, check)."""
+
+    def keep_alert_states(self, job: str, states: Sequence[CheckState]) -> None:
+        """Store STATES of JOB, replacing the kept ones of the same (host, check)."""
 
     def close(self) -> None: ...
 

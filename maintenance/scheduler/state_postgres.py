@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, LiteralString
 
@@ -18,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ..secrets import mask_text
+from .alerts import CheckState, Key
 from .config import Job
 from .state import (
     RUNNING,
@@ -50,6 +52,22 @@ CREATE TABLE IF NOT EXISTS maint_schedule_runs (
     UNIQUE (job, slot)
 );
 CREATE INDEX IF NOT EXISTS maint_schedule_runs_started ON maint_schedule_runs (started);
+CREATE TABLE IF NOT EXISTS maint_schedule_alerts (
+    job text NOT NULL,
+    host text NOT NULL,
+    check_name text NOT NULL,
+    state text NOT NULL,
+    since timestamptz NOT NULL,
+    alerted timestamptz,
+    message text,
+    PRIMARY KEY (job, host, check_name)
+);
+"""
+_KEEP_ALERT_STATE = """
+INSERT INTO maint_schedule_alerts (job, host, check_name, state, since, alerted, message)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (job, host, check_name) DO UPDATE SET state = excluded.state,
+    since = excluded.since, alerted = excluded.alerted, message = excluded.message
 """
 # A claim succeeds when no row holds the slot, or its row was abandoned, or its owner is dead
 # (no session holds the advisory lock whose key the row carries); and when no other daemon is
@@ -85,10 +103,6 @@ SELECT EXISTS (SELECT 1 FROM maint_schedule_runs WHERE job = %(job)s AND slot < 
 AND NOT EXISTS (SELECT 1 FROM maint_schedule_runs
                 WHERE job = %(job)s AND slot = %(slot)s AND status <> 'abandoned')
 """
-_PREVIOUS = """
-SELECT status FROM maint_schedule_runs WHERE job = %s AND status IN ('ok', 'failed')
-AND slot < %s ORDER BY slot DESC LIMIT 1
-"""
 _HISTORY = """
 SELECT job, task, slot, trigger, daemon, started, ended, status, hosts, error FROM (
     SELECT *, row_number() OVER (PARTITION BY job ORDER BY slot DESC) AS position
@@ -118,10 +132,7 @@ class PostgresState:
             "space": LOCK_SPACE,
         }
         row = self._one(_CLAIM, params)
-        if row is None:
-            return None
-        previous = self._one(_PREVIOUS, (job.name, slot))
-        return Claim(row[0], job.name, slot, previous[0] if previous else None)
+        return None if row is None else Claim(row[0], job.name, slot)
 
     def finish(self, claim: Claim, outcome: Outcome) -> None:
         self._all(
@@ -178,6 +189,26 @@ class PostgresState:
                 _HISTORY, (per_job,)
             )
         ]
+
+    def alert_states(self, job: str) -> dict[Key, CheckState]:
+        rows = self._all(
+            "SELECT host, check_name, state, since, alerted, message FROM maint_schedule_alerts"
+            " WHERE job = %s",
+            (job,),
+        )
+        return {
+            (host, check): CheckState(host, check, state, since, alerted, message or "")
+            for host, check, state, since, alerted, message in rows
+        }
+
+    def keep_alert_states(self, job: str, states: Sequence[CheckState]) -> None:
+        rows = [
+            (job, kept.host, kept.check, kept.state, kept.since, kept.alerted, kept.message)
+            for kept in states
+        ]
+        with self._mutex:
+            for row in rows:  # upserts: one that is repeated after a reconnect does no harm
+                self._run(_KEEP_ALERT_STATE, row)
 
     def close(self) -> None:
         self._db.close()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .alerts import CheckState, Key
 from .config import Job
 from .lock import DaemonLock
 from .state import (
@@ -46,6 +48,22 @@ CREATE TABLE IF NOT EXISTS runs (
     UNIQUE (job, slot)
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
+CREATE TABLE IF NOT EXISTS alert_states (
+    job TEXT NOT NULL,
+    host TEXT NOT NULL,
+    check_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since TEXT NOT NULL,
+    alerted TEXT,
+    message TEXT,
+    PRIMARY KEY (job, host, check_name)
+);
+"""
+_KEEP_ALERT_STATE = """
+INSERT INTO alert_states (job, host, check_name, state, since, alerted, message)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (job, host, check_name) DO UPDATE SET state = excluded.state,
+    since = excluded.since, alerted = excluded.alerted, message = excluded.message
 """
 
 # A slot is free when nobody claimed it, when its run was abandoned, or when it is still
@@ -58,10 +76,6 @@ ON CONFLICT (job, slot) DO UPDATE SET
     ended = NULL, status = 'running', hosts = NULL, error = NULL
 WHERE runs.status = 'abandoned' OR (runs.status = 'running' AND runs.daemon <> excluded.daemon)
 RETURNING id
-"""
-_PREVIOUS = """
-SELECT status FROM runs WHERE job = ? AND status IN ('ok', 'failed') AND slot < ?
-ORDER BY slot DESC LIMIT 1
 """
 _HISTORY = """
 SELECT job, task, slot, trigger, daemon, started, ended, status, hosts, error FROM (
@@ -104,10 +118,7 @@ class SqliteState:
             "now": _text(datetime.now(UTC)),
         }
         row = self._one(_CLAIM, params)
-        if row is None:
-            return None
-        previous = self._one(_PREVIOUS, (job.name, _text(slot)))
-        return Claim(row[0], job.name, slot, previous[0] if previous else None)
+        return None if row is None else Claim(row[0], job.name, slot)
 
     def finish(self, claim: Claim, outcome: Outcome) -> None:
         self._execute(
@@ -175,6 +186,33 @@ class SqliteState:
                 _HISTORY, (per_job,)
             )
         ]
+
+    def alert_states(self, job: str) -> dict[Key, CheckState]:
+        rows = self._all(
+            "SELECT host, check_name, state, since, alerted, message FROM alert_states"
+            " WHERE job = ?",
+            (job,),
+        )
+        return {
+            (host, check): CheckState(
+                host, check, state, _time(since), _time(alerted) if alerted else None, message or ""
+            )
+            for host, check, state, since, alerted, message in rows
+        }
+
+    def keep_alert_states(self, job: str, states: Sequence[CheckState]) -> None:
+        rows = [
+            (job, kept.host, kept.check, kept.state, _text(kept.since),
+             _text(kept.alerted) if kept.alerted else None, kept.message)
+            for kept in states
+        ]  # fmt: skip
+        with self._mutex:
+            try:
+                with self._db:  # one transaction
+                    self._db.execute("BEGIN")
+                    self._db.executemany(_KEEP_ALERT_STATE, rows)
+            except sqlite3.Error as exc:
+                raise StateError(f"state database: {exc}") from None
 
     def close(self) -> None:
         db = getattr(self, "_db", None)

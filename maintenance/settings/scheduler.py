@@ -14,9 +14,9 @@ from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 
-from .durations import parse_duration
+from .durations import duration_words, parse_duration
 from .types import Duration, Section, Text, Timeout
 
 # The keys only the scheduler daemon reads, and only from all.vars (a dotted one: that key of
@@ -25,6 +25,9 @@ ALL_VARS_ONLY = ("schedule", "scheduler", "notify", "state_dir", "state_dsn", "m
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 CALENDAR_UNITS = {"day": "day", "daily": "day", "week": "week", "weekly": "week"}
 CALENDAR_UNITS |= {"month": "month", "monthly": "month"}
+# notify.repeat: a reminder more often than every second is a flood, and one less often than
+# a year is never; leaving alerts unrepeated is not offered (a forgotten alert stays forgotten).
+MIN_REPEAT, MAX_REPEAT = timedelta(seconds=1), timedelta(days=365)
 _AT = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 # Which keys each calendar cadence takes, and what a misplaced one is for.
 _TAKES = {"day": {"at"}, "week": {"at", "on"}, "month": {"at", "day"}}
@@ -107,6 +110,48 @@ def _http_url(value: Any) -> Any:
     return value or None
 
 
+def _apprise_url(value: Any) -> Any:
+    """An Apprise URL Apprise can use. The URL holds credentials: a refusal names its scheme
+    at most, never the URL."""
+    if not isinstance(value, str):
+        return value  # the str type says what was expected
+    if not value.strip():
+        raise ValueError("must not be empty")
+    scheme, separator, _ = value.strip().partition("://")
+    if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        raise ValueError("expected an Apprise URL such as mailto://… or json://…")
+    import logging
+
+    # Here, not at the top: only inventories with notify.urls pay for Apprise (about 0.3 s).
+    import apprise
+    from apprise.manager_plugins import NotificationManager
+
+    # Apprise says why it refuses a URL in its log, URL included (partly masked): not ours.
+    logging.getLogger("apprise").addHandler(logging.NullHandler())
+    if scheme.lower() not in NotificationManager():
+        raise ValueError(f"unknown Apprise scheme {scheme!r} (e.g. mailto, json, slack)")
+    if apprise.Apprise.instantiate(value.strip(), suppress_exceptions=True) is None:
+        raise ValueError(
+            f"Apprise cannot use this {scheme}:// URL: a part is missing or malformed "
+            "(see the Apprise wiki page of the service)"
+        )
+    return value.strip()
+
+
+def _listed(value: Any) -> Any:
+    """One URL stands for a list of it; a refusal of a string would repeat the secret."""
+    return [value] if isinstance(value, str) else value
+
+
+def _repeat(value: timedelta) -> timedelta:
+    if not MIN_REPEAT <= value <= MAX_REPEAT:
+        raise ValueError(
+            f"expected between {duration_words(MIN_REPEAT)} and {duration_words(MAX_REPEAT)},"
+            f" got {duration_words(value)}"
+        )
+    return value
+
+
 Every = Annotated[
     str | int,
     BeforeValidator(_every),
@@ -143,6 +188,13 @@ Listen = Annotated[
          "x-type": "ADDRESS:PORT"}
     ),
 ]  # fmt: skip
+AppriseUrl = Annotated[
+    str,
+    BeforeValidator(_apprise_url),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9+.-]*://",
+                    "x-type": "Apprise URL"}),
+]  # fmt: skip
+Repeat = Annotated[Duration, AfterValidator(_repeat)]
 HttpUrl = Annotated[
     str | None,
     BeforeValidator(_http_url),
@@ -239,11 +291,24 @@ class SchedulerSettings(Section):
 
 
 class NotifySettings(Section):
-    """Who hears about failed runs: a chat webhook and a heartbeat monitor."""
+    """Who hears about state changes: Apprise channels, a chat webhook, a heartbeat monitor."""
 
+    urls: Annotated[list[AppriseUrl], BeforeValidator(_listed)] = Field(
+        default_factory=list,
+        description="Apprise URLs alerted when a check or run changes state (mailto://, "
+        "json://, slack://, ...: https://github.com/caronc/apprise/wiki); secrets: never shown",
+        examples=[["mailto://user:password@smtp.example.com?to=ops@example.com"]],
+    )
+    repeat: Repeat = Field(
+        timedelta(hours=24),
+        description="while a check stays not OK, its alert is repeated this often "
+        "(between 1s and 365d)",
+        examples=["24h", "4h"],
+    )
     webhook_url: HttpUrl = Field(
         None,
-        description="posted to when a run fails and when the job recovers (a secret: never shown)",
+        description="posted to when a check or run changes state, as the urls are "
+        "(a secret: never shown)",
         examples=["https://hooks.slack.com/services/..."],
     )
     webhook_format: Literal["slack", "json"] = Field(
@@ -256,7 +321,9 @@ class NotifySettings(Section):
         "has its own check; a job's own heartbeat_url wins (a secret: never shown)",
         examples=["https://hc-ping.com/<ping-key>/{job}"],
     )
-    timeout: Timeout = Field(10, gt=0, description="seconds to wait for either endpoint")
+    timeout: Timeout = Field(
+        10, gt=0, description="seconds to wait for each channel, webhook or heartbeat"
+    )
 
 
 class MetricsSettings(Section):
