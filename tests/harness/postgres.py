@@ -210,12 +210,16 @@ def drop_cluster(name: str) -> None:
     """Remove a test cluster by name if it exists (never the protected 'main')."""
     if name in PROTECTED:
         raise ValueError(f"refusing to drop protected cluster {name!r}")
-    if (CONF_ROOT / name).exists():
+    conf_dir = CONF_ROOT / name
+    if (conf_dir / "postgresql.conf").exists():
         _run(["pg_dropcluster", "--stop", PG_VERSION, name], what=f"pg_dropcluster {name}")
-    # A half-removed cluster (config gone, data left) would make pg_createcluster fail.
-    data_dir = DATA_ROOT / name
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
+    # pg_dropcluster leaves conf.d behind with our settings file in it: every later run would
+    # take the leftover for a dead process's cluster and call pg_dropcluster on it again
+    # (0.1 s each, hundreds after a day of runs). A half-removed cluster (config gone, data
+    # left) would make pg_createcluster fail.
+    for leftover in (conf_dir, DATA_ROOT / name):
+        if leftover.exists():
+            shutil.rmtree(leftover)
 
 
 def _run(argv: list[str], *, what: str, new_session: bool = False) -> None:
