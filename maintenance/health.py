@@ -22,7 +22,7 @@ from . import pg
 from .errors import ConfigError, MaintError
 from .inventory import Host
 from .monitoring import Check, State, grade_high, grade_low, host_result, worst
-from .probes import run_probes
+from .probes import start_probes
 from .results import Result
 from .runners import Runner
 from .settings.flags import flag_error, overridden
@@ -222,14 +222,15 @@ def _age_check(
 def check_host(host: Host, runner: Runner, options: HealthOptions | None) -> Result:
     """Run every health check on HOST; the Result's details carry each check and the worst state."""
     config = host_health(host, options)
-    checks = disk_checks(runner, config)
-    databases = list(host.settings.postgres.databases or [])
-    if host.settings.postgres.dsn:
-        server_checks, databases = postgres_checks(host, runner, config)
-        checks += server_checks
-    if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
-        checks += freshness_checks(host, databases, config)
-    checks += run_probes(host, runner, config.probes)
+    with start_probes(host, runner, config.probes) as probes:  # they run while these do
+        checks = disk_checks(runner, config)
+        databases = list(host.settings.postgres.databases or [])
+        if host.settings.postgres.dsn:
+            server_checks, databases = postgres_checks(host, runner, config)
+            checks += server_checks
+        if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
+            checks += freshness_checks(host, databases, config)
+        checks += probes.checks()
     state = worst(check.state for check in checks)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]
     summary = f"{state.name}: " + (

@@ -27,7 +27,7 @@ from ..secrets import mask_text
 from ..settings.probes import ProbeBase
 from .base import ProbeContext
 
-__all__ = ["ProbeContext", "run_probes"]
+__all__ = ["ProbeContext", "RunningProbes", "run_probes", "start_probes"]
 
 # A probe past its timeout is given this long to say so itself (its own socket or command
 # timeout fires at the same moment), before the check says it for it.
@@ -44,11 +44,32 @@ def probe_function(kind: str) -> ProbeFunction:
 
 def run_probes(host: Host, runner: Runner, probes: Sequence[ProbeBase]) -> list[Check]:
     """A check per probe of HOST, in the order of PROBES, all run at the same time."""
-    if not probes:
-        return []
-    with ProbeContext(host, runner) as context:
-        runs = [_Run(probe, context) for probe in probes]
-        return [run.check() for run in runs]
+    with start_probes(host, runner, probes) as running:
+        return running.checks()
+
+
+def start_probes(host: Host, runner: Runner, probes: Sequence[ProbeBase]) -> RunningProbes:
+    """HOST's PROBES started, each in its own thread: the caller may do other work (the
+    built-in checks) while they run, then collect them with `checks()` inside the `with`."""
+    return RunningProbes(ProbeContext(host, runner), probes)
+
+
+class RunningProbes:
+    """Probes under way; leaving the `with` closes what they share (a tunnel)."""
+
+    def __init__(self, context: ProbeContext, probes: Sequence[ProbeBase]) -> None:
+        self._context = context
+        self._runs = [_Run(probe, context) for probe in probes]
+
+    def checks(self) -> list[Check]:
+        """Each probe's check, in order, once it is done or its time is up."""
+        return [run.check() for run in self._runs]
+
+    def __enter__(self) -> RunningProbes:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._context.__exit__(None, None, None)
 
 
 class _Run:
