@@ -352,6 +352,29 @@ def test_an_interrupted_run_is_finished_by_the_next_without_rotating_twice(
     assert rotate(host).details["rotated"] == 0  # both rotated today: not again
 
 
+def test_an_unknown_owner_fails_the_rotation_before_anything_moved(
+    tree: Path, tmp_path: Path
+) -> None:
+    """create's owner is checked by making the new file aside first: the host says the user
+    is unknown, the file and its copies stay as they were, the other file rotates."""
+    logs = tree / "logs"
+    write(logs / "app.log", "x\n")
+    write(logs / "app.log.1", "older\n")
+    write(tree / "logs" / "ok.log", "y\n")
+    rules = [
+        {"path": f"{logs}/app.log", "rotate": "daily", "keep": 3, "create": "0644 no-such-user7"},
+        {"path": f"{logs}/ok.log", "rotate": "daily", "keep": 3},
+    ]
+    host = local_host(tree, tmp_path, rules)
+
+    result = rotate(host, force=True)
+
+    assert result.status == "failed" and "no-such-user7" in (result.error or "")
+    assert names(logs) == {"app.log", "app.log.1", "ok.log.1"}
+    assert (logs / "app.log.1").read_text() == "older\n"
+    assert [r["failed"] for r in result.details["rules"]] == [1, 0]
+
+
 def test_dry_run_prints_the_plan_per_file_and_changes_nothing(tree: Path, tmp_path: Path) -> None:
     logs = tree / "logs"
     write(logs / "app.log", "x\n")

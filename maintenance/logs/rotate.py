@@ -255,6 +255,7 @@ def _dry_run_result(host: Host, plans: Sequence[RulePlan], listing: Listing) -> 
             rows += [
                 {"rule": label, "path": path, "action": step.kind, "detail": step.words()}
                 for step in [*file_plan.steps, *file_plan.late]
+                if step.kind != "prepare"  # said by its create
             ]
         rows += [
             {"rule": plan.rule.label, "path": "", "action": "postrotate", "detail": step.command}

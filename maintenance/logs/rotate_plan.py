@@ -28,7 +28,7 @@ _WEEK = 7 * 86400
 class Step:
     """One change on the host. UNIT is the live file's rotation it belongs to (0: none)."""
 
-    kind: str  # delete, rename, copy, truncate, create, compress, postrotate
+    kind: str  # prepare, delete, rename, copy, truncate, create, compress, postrotate
     path: bytes
     target: bytes = b""
     unit: int = 0
@@ -41,8 +41,9 @@ class Step:
         subject = display_path(self.path)
         if self.kind in ("rename", "copy", "compress"):
             return f"{self.kind} {subject} -> {display_path(self.target)}"
-        if self.kind == "create":
-            return f"create {subject} ({self.create.words() if self.create else ''})"
+        if self.kind in ("create", "prepare"):
+            said = f"({self.create.words()})" if self.create else ""
+            return f"{self.kind} {subject} {said}".strip()
         if self.kind == "postrotate":
             return f"postrotate ({subject})"
         return f"{self.kind} {subject}"
@@ -184,6 +185,7 @@ def _plan_file(
             steps, late = _numbered_steps(rule, live, siblings, listing.clock, unit)
     except _Blocked as exc:
         return FilePlan(index, live, False, str(exc))
+    steps = _prepared(steps, rule, live.path, unit)
     return FilePlan(index, live, True, reason, unit, steps, late)
 
 
@@ -256,10 +258,17 @@ def _hand_back(rule: RotateRule, live: bytes, first: bytes, unit: int) -> list[S
     """Move the live file to FIRST and give the program a file to write to."""
     if rule.copytruncate:
         return [Step("copy", live, first, unit), Step("truncate", live, unit=unit)]
-    steps = [Step("rename", live, first, unit)]
-    if rule.create is not None:
-        steps.append(Step("create", live, first, unit, create=rule.create))
-    return steps
+    if rule.create is None:
+        return [Step("rename", live, first, unit)]
+    return [Step("rename", live, first, unit), Step("create", live, first, unit, rule.create)]
+
+
+def _prepared(steps: list[Step], rule: RotateRule, live: bytes, unit: int) -> list[Step]:
+    """STEPS, led by making the new live file aside when the rule creates one: an owner the
+    host does not know fails the rotation before anything was renamed."""
+    if rule.create is None or rule.copytruncate:
+        return steps
+    return [Step("prepare", live, live, unit, rule.create), *steps]
 
 
 def _expired(rule: RotateRule, entry: LogFile, clock: Clock) -> bool:

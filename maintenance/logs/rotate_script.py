@@ -4,7 +4,9 @@ The script is written to the state directory before it runs (rotate_state says w
 appends a line to the progress file after each step, so a run killed at any point is finished
 by the next one from the step it was on. Each step is safe to repeat after it was done but
 not yet recorded: a rename whose target exists is done, a compression whose copy exists only
-removes the original, a create finding the file there leaves it. A step that fails marks its
+removes the original, a create finding the file there leaves it. The new live file is
+made aside (owner and mode set) before its file's first rename, so an unknown owner fails
+the rotation before anything moved. A step that fails marks its
 live file's rotation failed; the file's remaining steps are skipped and its state is kept,
 so it rotates on the next run. The last step writes the new state, then the journal goes.
 
@@ -57,15 +59,17 @@ compress() {
     touch -r "$1" -- "$2.maint-tmp" && mv -T -- "$2.maint-tmp" "$2" && rm -f -- "$1"
   status=$?; rm -f -- "$2.maint-tmp"; return $status
 }
-create() {
-  there "$1" && return 0
+prepare() {
   rm -f -- "$1.maint-tmp"
-  : > "$1.maint-tmp" &&
-    chown --reference="$5" -- "$1.maint-tmp" &&
+  { : > "$1.maint-tmp" && chown --reference="$1" -- "$1.maint-tmp" &&
     if [ -n "$3" ]; then chown -- "$3${4:+:$4}" "$1.maint-tmp"; fi &&
     if [ -n "$2" ]; then chmod -- "$2" "$1.maint-tmp"
-    else chmod --reference="$5" -- "$1.maint-tmp"; fi &&
-    { ln -- "$1.maint-tmp" "$1" 2>/dev/null || there "$1"; }
+    else chmod --reference="$1" -- "$1.maint-tmp"; fi
+  } || { status=$?; rm -f -- "$1.maint-tmp"; return $status; }
+}
+create() {
+  if there "$1"; then rm -f -- "$1.maint-tmp"; return 0; fi
+  ln -- "$1.maint-tmp" "$1" 2>/dev/null || there "$1"
   status=$?; rm -f -- "$1.maint-tmp"; return $status
 }
 n=0
@@ -103,13 +107,13 @@ def step_line(step: Step) -> bytes:
     unit = str(step.unit).encode()
     if step.kind == "postrotate":
         return b"post " + quote(step.path) + b" " + _word(step.command)
-    if step.kind == "create":
+    if step.kind == "prepare":
         spec = step.create
         mode = f"{spec.mode:o}" if spec and spec.mode is not None else ""
         owner = (spec.owner or "") if spec else ""
         group = (spec.group or "") if spec else ""
-        words = [quote(step.path), _word(mode), _word(owner), _word(group), quote(step.target)]
-        return b"s " + unit + b" create " + b" ".join(words)
+        words = [quote(step.path), _word(mode), _word(owner), _word(group)]
+        return b"s " + unit + b" prepare " + b" ".join(words)
     if step.kind == "compress":
         tool = _word(_TOOLS[step.codec])
         return b" ".join([b"s", unit, b"compress", quote(step.path), quote(step.target), tool])
