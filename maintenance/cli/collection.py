@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from . import backup, certs, config, db, health, logs, notify, restore, schedule
+from . import backup, certs, config, db, health, jobs, logs, notify, restore, schedule
 
 
 class _Root(Collection):
@@ -34,6 +34,7 @@ def build_namespace() -> Collection:
         config.namespace,
         db.namespace,
         health.namespace,
+        jobs.namespace,
         logs.namespace,
         notify.namespace,
         restore.namespace,

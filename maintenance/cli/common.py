@@ -41,9 +41,10 @@ class MaintTask(Task):
     this class by spec.make_task.
     """
 
-    # Reads a command line as the task does and raises ConfigError for a bad flag, running
-    # nothing (spec.flag_check): the scheduler checks a job's args with it when it loads.
-    check_args: Callable[[Sequence[str]], None] | None = None
+    # Reads a command line as the task does (against the inventory, if given) and raises
+    # ConfigError for a bad flag, running nothing (spec.flag_check): the scheduler checks a
+    # job's args with it when it loads.
+    check_args: Callable[[Sequence[str], Inventory | None], None] | None = None
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)

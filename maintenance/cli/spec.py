@@ -120,18 +120,22 @@ def make_task(spec: TaskSpec) -> MaintTask:
     return task
 
 
-def flag_check(spec: TaskSpec, task: MaintTask) -> Callable[[Sequence[str]], None] | None:
+def flag_check(
+    spec: TaskSpec, task: MaintTask
+) -> Callable[[Sequence[str], Inventory | None], None] | None:
     """A check of a command line for SPEC's TASK, as the task reads it: invoke parses the
     flags, then the spec's plan is built from them and thrown away. Raise ConfigError.
 
-    Building a plan runs nothing and contacts no host: procedures run, and options needing
-    the inventory are made, only in run_task. None for a task that acts instead of planning.
+    Given the INVENTORY, the options the plan makes from it are made too (and thrown away):
+    job.run refuses there a job name that no selected host defines. Neither runs anything or
+    contacts a host: procedures run only in run_task. None for a task that acts instead of
+    planning.
     """
     plan = spec.plan
     if plan is None:
         return None
 
-    def check(argv: Sequence[str]) -> None:
+    def check(argv: Sequence[str], inventory: Inventory | None = None) -> None:
         context = ParserContext(name=spec.name, args=task.get_arguments())
         try:
             parsed = Parser(contexts=[context]).parse_argv([spec.name, *argv])
@@ -139,7 +143,9 @@ def flag_check(spec: TaskSpec, task: MaintTask) -> Callable[[Sequence[str]], Non
             raise ConfigError(str(exc)) from None
         except ValueError:  # invoke casts number flags with int(), as program.py says
             raise ConfigError(_not_a_number(context, argv)) from None
-        plan(SimpleNamespace(**parsed[0].as_kwargs))
+        built = plan(SimpleNamespace(**parsed[0].as_kwargs))
+        if inventory is not None and built.make_options is not None:
+            built.make_options(inventory)
 
     return check
 

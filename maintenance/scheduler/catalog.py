@@ -21,6 +21,7 @@ from typing import Any
 from invoke import Collection
 
 from ..errors import ConfigError
+from ..inventory import Inventory
 
 # Flags the scheduler sets itself for every job; a job's `args` may not override them.
 RESERVED_FLAGS = frozenset({"inventory", "json", "limit"})
@@ -48,8 +49,9 @@ class ArgError(ConfigError):
 class TaskSpec:
     name: str  # canonical, as invoke shows it: 'db.unused-indexes'
     flags: Mapping[str, Flag]
-    # Reads a command line as the task does; raises ConfigError. None: flag names only.
-    check: Callable[[Sequence[str]], None] | None = None
+    # Reads a command line as the task does, against the inventory if given; raises
+    # ConfigError. None: flag names only.
+    check: Callable[[Sequence[str], Inventory | None], None] | None = None
 
     def argv(self, args: Mapping[str, Any]) -> tuple[str, ...]:
         """The command-line flags for ARGS. Raise ConfigError naming the first bad key."""
@@ -62,16 +64,23 @@ class TaskSpec:
             argv.extend(_flag_argv(flag, value))
         return tuple(argv)
 
-    def checked_argv(self, args: Mapping[str, Any]) -> tuple[str, ...]:
-        """argv(ARGS), its values read as the task reads them when it runs (nothing runs).
+    def checked_argv(
+        self,
+        args: Mapping[str, Any],
+        inventory: Inventory | None = None,
+        limit: str | None = None,
+    ) -> tuple[str, ...]:
+        """argv(ARGS), its values read as the task reads them when it runs (nothing runs),
+        on the hosts of INVENTORY that LIMIT selects when given (a job.run name must exist).
 
         Raise ConfigError; ArgError when the task's message names one flag of ARGS.
         """
         argv = self.argv(args)
         if self.check is None:
             return argv
+        selection = ("--limit", limit) if limit and "limit" in self.flags else ()
         try:
-            self.check(argv)
+            self.check([*argv, *selection], inventory)
         except ConfigError as exc:
             option, colon, words = str(exc).partition(": ")
             key = next((k for k in args if colon and option == f"--{_flag_name(str(k))}"), None)

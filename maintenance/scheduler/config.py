@@ -3,8 +3,9 @@
 The settings model has already checked every key's shape (`schedule`, `scheduler`, `notify`,
 `metrics`, `state_dir`, `state_dsn`); what is left here needs the live task tree: that each
 job's task exists, that its `args` are flags of that task with values the task accepts (read
-by the task's own code, through the catalog: a job that would exit 2 at every run is refused
-now), and that job names are unique.
+by the task's own code, through the catalog, on the hosts the job targets: a job that would
+exit 2 at every run, such as a job.run of a name no host defines, is refused now), and that
+job names are unique.
 Problems use the model's key paths: "group 'all': schedule[2].task: unknown task 'db.nope'".
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
-from ..inventory import load_inventory
+from ..inventory import Inventory, load_inventory
 from ..secrets import register_secret
 from ..settings.host import HostSettings
 from ..settings.scheduler import WEEKDAYS, NotifySettings, ScheduleJob
@@ -138,7 +139,7 @@ def load_settings(
     _register_urls(keys.notify)
     zone = ZoneInfo(keys.scheduler.timezone) if keys.scheduler.timezone else local_zone(environ)
     problems: list[str] = []
-    jobs = _jobs(_schedule(keys, catalog), catalog, zone, problems)
+    jobs = _jobs(_schedule(keys, catalog), catalog, zone, problems, loaded)
     if problems:
         raise ConfigError(
             "invalid schedule:\n  " + "\n  ".join(f"{path}: group 'all': {p}" for p in problems)
@@ -212,11 +213,15 @@ def _schedule(keys: HostSettings, catalog: Catalog) -> list[ScheduleJob]:
 
 
 def _jobs(
-    entries: list[ScheduleJob], catalog: Catalog, default_zone: tzinfo, problems: list[str]
+    entries: list[ScheduleJob],
+    catalog: Catalog,
+    default_zone: tzinfo,
+    problems: list[str],
+    inventory: Inventory,
 ) -> tuple[Job, ...]:
     jobs: list[Job] = []
     for index, entry in enumerate(entries):
-        job = _job(index, entry, catalog, default_zone, problems)
+        job = _job(index, entry, catalog, default_zone, problems, inventory)
         if job is None:
             continue
         clash = next((other for other in jobs if other.name == job.name), None)
@@ -230,7 +235,12 @@ def _jobs(
 
 
 def _job(
-    index: int, entry: ScheduleJob, catalog: Catalog, default_zone: tzinfo, problems: list[str]
+    index: int,
+    entry: ScheduleJob,
+    catalog: Catalog,
+    default_zone: tzinfo,
+    problems: list[str],
+    inventory: Inventory,
 ) -> Job | None:
     spec = find_task(catalog, entry.task)
     if spec is None:
@@ -239,7 +249,7 @@ def _job(
         )
         return None
     try:
-        argv = spec.checked_argv(entry.args)
+        argv = spec.checked_argv(entry.args, inventory, entry.limit)
     except ArgError as exc:
         problems.append(f"schedule[{index}].args.{exc.key}: {exc.words}")
         return None

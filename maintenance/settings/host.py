@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 from .backup import BackupSettings, RestoreCheck, RestoreSettings
 from .certs import CertsSettings, list_form_schema
 from .health import HealthSettings
+from .jobs import Jobs
 from .logs import LogRule
 from .postgres import Dsn, PostgresSettings
 from .problems import closest, edit_distance
@@ -42,6 +43,11 @@ class HostSettings(Section):
         default_factory=list, description="logs.clean's rules: compress, delete, cap log files"
     )
     certs: CertsSettings | None = Field(None, json_schema_extra=list_form_schema)
+    jobs: Jobs = Field(
+        default_factory=list,
+        description="named jobs `maint job.run --name NAME` runs: an SQL statement or a command",
+        examples=[[{"name": "purge-dlq", "command": "rabbitmqadmin purge queue name=dlq"}]],
+    )
     schedule: list[ScheduleJob] | None = Field(
         None,
         description="the scheduler's jobs (in all.vars); unset: the default runbook schedule",
