@@ -236,6 +236,19 @@ def test_command_jobs_run_on_local_and_ssh_hosts_and_fail_on_a_non_zero_exit(
     )  # fmt: skip
 
 
+def test_a_command_past_its_timeout_is_stopped_and_fails_the_host(tmp_path: Path) -> None:
+    """timeout 0.5s against `sleep 30`: stopped within seconds, the host failed saying so."""
+    job = {"name": "hang", "command": "sleep 30", "timeout": "0.5s"}
+    inventory = write_inventory(
+        tmp_path / "inv.yaml", {"local": {"ansible_connection": "local", "jobs": [job]}}
+    )
+    started = time.monotonic()
+    code, report, _ = run_maint("job.run", inventory, "--name", "hang")
+    assert time.monotonic() - started < 10
+    assert (code, only(report)["status"]) == (1, "failed"), report
+    assert "timed out after 0.5s" in only(report)["error"]
+
+
 def test_a_name_no_selected_host_defines_is_refused_before_any_host_runs(tmp_path: Path) -> None:
     """A typo exits 2 with a did-you-mean and runs nothing; so does a job outside --limit."""
     marker = tmp_path / "ran"
@@ -326,6 +339,11 @@ BROKEN = [
     ("parameter-mapping", [{**SQL, "sql": "SELECT %(x)s", "parameters": {"x": {"a": 1}}}],
      "jobs[0].parameters.x: expected text, a number, true/false, a date, null or a list"),
     ("empty-command", [{**COMMAND, "command": " "}], "jobs[0].command: must not be empty"),
+    ("sql-not-text", [{**SQL, "sql": 42}], "jobs[0].sql: expected text, got 42"),
+    ("database-list", [{**SQL, "database": ["app"]}],
+     "jobs[0].database: expected text, got a list"),
+    ("timeout-bool", [{**COMMAND, "timeout": True}],
+     "jobs[0].timeout: expected a number of seconds or a duration like 30s, got true"),
 ]  # fmt: skip
 
 

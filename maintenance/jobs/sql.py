@@ -120,7 +120,7 @@ def _why(exc: psycopg.Error, job: Job) -> str:
 
     if isinstance(exc, errors.LockNotAvailable):
         return f"a lock was not granted within lock_timeout ({duration_words(job.lock_timeout)})"
-    if isinstance(exc, errors.QueryCanceled):
+    if isinstance(exc, errors.QueryCanceled) and "statement timeout" in str(exc):
         return f"cancelled by statement_timeout ({duration_words(job.statement_timeout)})"
     return _message(exc)
 
