@@ -10,9 +10,11 @@ import email
 import email.policy
 import itertools
 import json
+import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -362,22 +364,36 @@ def test_notify_test_reaches_mail_and_webhooks(
     assert not receiver.posted("/ping/")
 
 
-def test_notify_test_names_the_channel_that_failed_and_exits_1(
-    tmp_path: Path, smtp_sink: SmtpSink, receiver: Receiver
+def test_notify_test_names_the_channels_that_failed_and_exits_1(
+    tmp_path: Path, smtp_sink: SmtpSink
 ) -> None:
-    """A channel that is down (nothing listens on its port): exit 1 with the reason in the
-    JSON document; the working channel still gets its message. No channel at all: exit 2."""
+    """A channel that is down (nothing listens) and one that never answers (a listener that
+    never replies): exit 1 with each reason in the JSON document, the silent one given up
+    after notify.timeout; the working channel still gets its message. No channel: exit 2."""
     dead = free_port()
-    notify = {"urls": [smtp_sink.url(), f"json://127.0.0.1:{dead}/{SECRET}"]}
-    path = write_inventory(tmp_path / "inv.yaml", {"h": HEALTHY}, all_vars={"notify": notify})
-    done = subprocess.run(["maint", "notify.test", "-i", str(path), "--json"],
-                          capture_output=True, text=True)  # fmt: skip
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        quiet = silent.getsockname()[1]
+        notify = {
+            "timeout": 1,
+            "urls": [
+                smtp_sink.url(),
+                f"json://127.0.0.1:{dead}/{SECRET}",
+                f"json://127.0.0.1:{quiet}/{SECRET}",
+            ],
+        }
+        path = write_inventory(tmp_path / "inv.yaml", {"h": HEALTHY}, all_vars={"notify": notify})
+        started = time.monotonic()
+        done = subprocess.run(["maint", "notify.test", "-i", str(path), "--json"],
+                              capture_output=True, text=True)  # fmt: skip
+        took = time.monotonic() - started
     assert done.returncode == 1, done.stderr
-    results = {r["host"]: r for r in json.loads(done.stdout)["results"]}
-    assert results[f"urls[0] mailto://127.0.0.1:{smtp_sink.port}/…"]["status"] == "ok"
-    failed = results[f"urls[1] json://127.0.0.1:{dead}/…"]
-    assert failed["status"] == "failed"
-    assert failed["error"].startswith("not sent: A Connection error occurred sending JSON")
+    assert took < 10, took
+    results = [(r["host"], r["status"], r["error"]) for r in json.loads(done.stdout)["results"]]
+    assert results[0] == (f"urls[0] mailto://127.0.0.1:{smtp_sink.port}/…", "ok", None)
+    assert results[1][:2] == (f"urls[1] json://127.0.0.1:{dead}/…", "failed")
+    assert results[1][2].startswith("not sent: A Connection error occurred sending JSON")
+    assert results[2][:2] == (f"urls[2] json://127.0.0.1:{quiet}/…", "failed")
+    assert results[2][2].startswith("not sent: ")
     assert len(smtp_sink.messages) == 1 and SECRET not in done.stdout + done.stderr
 
     empty = write_inventory(tmp_path / "none.yaml", {"h": HEALTHY})
