@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 
-from maintenance.cli.program import make_program
 from tests.harness import Cluster
 from tests.inventories import write_inventory
+from tests.maint_cli import Run, run_maint_cli
 
 ODD_TABLE = "Order Items"
 EVIL_TABLE = 'x"; DROP TABLE victim; --'
@@ -110,33 +107,17 @@ def db_inventory(path: Path, cluster: Cluster, databases: list[str], **maintenan
     return write_inventory(path, {"db1": {"ansible_connection": "local", "postgres": postgres}})
 
 
-@dataclass(frozen=True)
-class Run:
-    """Exit code and output of one `maint` run."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def run_maint_text(task: str, inventory: Path, *args: str, process: bool = False) -> Run:
     """Run `maint TASK -i INVENTORY ARGS` as a user would.
 
-    In this process through the same invoke Program as the `maint` script (fast), or, with
-    PROCESS, as the installed console script itself.
+    In this process through the console script's entry point (fast), or, with PROCESS, as the
+    installed console script itself.
     """
     argv = [task, "-i", str(inventory), *args]
     if process:
         done = subprocess.run(["maint", *argv], capture_output=True, text=True, timeout=120)
         return Run(done.returncode, done.stdout, done.stderr)
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            make_program().run(["maint", *argv])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return Run(code, out.getvalue(), err.getvalue())
+    return run_maint_cli(argv)
 
 
 def run_maint(

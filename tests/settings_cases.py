@@ -8,12 +8,13 @@ directory and log tree left exactly as they were.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.maint_cli import Run, run_maint_cli
 
 CHECKS = {"health.check", "certs.check"}
 
@@ -72,15 +73,11 @@ def task_args(task: str) -> list[str]:
     return [task, *extra.get(task, [])]
 
 
-def assert_refused(tmp_path: Path, case: Case, task: str) -> subprocess.CompletedProcess[str]:
+def assert_refused(tmp_path: Path, case: Case, task: str) -> Run:
+    """`maint TASK` on CASE's inventory, in this process: the refusal happens before any host
+    is reached, so a new interpreter per case would only add its start-up."""
     path = write_case_inventory(tmp_path, case)
-    done = subprocess.run(
-        ["maint", *task_args(task), "-i", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_maint_cli([*task_args(task), "-i", str(path)])
     expected = 3 if task in CHECKS else 2
     where = "group 'databases'" if case.on_group else "host 'db1'"
     if case.all_vars and not case.vars:

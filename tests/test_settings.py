@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from maintenance.errors import ConfigError
 from maintenance.inventory import load_inventory
 from maintenance.settings.durations import duration_words, parse_age, parse_duration
 from maintenance.settings.problems import closest
+from tests.maint_cli import run_maint_cli
 from tests.settings_cases import Case, assert_refused
 
 
@@ -176,10 +176,7 @@ def _flag_inventory(tmp_path: Path) -> Path:
 def test_absurd_flag_lengths_are_refused_before_anything_runs(
     tmp_path: Path, argv: list[str], says: str, code: int
 ) -> None:
-    done = subprocess.run(
-        ["maint", *argv, "-i", str(_flag_inventory(tmp_path))],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    done = run_maint_cli([*argv, "-i", str(_flag_inventory(tmp_path))])
     assert done.returncode == code, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and "internal error" not in done.stderr, done.stderr
     assert says in done.stderr, done.stderr

@@ -8,8 +8,6 @@ store with the new keep_within grammar and check what the dry runs say.
 from __future__ import annotations
 
 import json
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from maintenance.errors import ConfigError
 from maintenance.settings import parse_age
 from maintenance.settings.backup import STORAGE_CLASSES
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 from tests.settings_cases import Case, assert_refused, task_args
 
 BACKUP_TASKS = (
@@ -140,13 +139,10 @@ CASES += STORE_CASES
 def test_broken_setting_is_refused_by_every_task_reading_it(tmp_path: Path, case: Case) -> None:
     """Exit 2 (3 for health.check), host or group and key path said, nothing written."""
 
-    def refused(task: str) -> None:
+    for task in case.tasks:
         where = tmp_path / task
         where.mkdir()
         assert_refused(where, case, task)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(refused, case.tasks))  # re-raises the first failure
 
 
 @pytest.mark.parametrize("case", STORE_CASES, ids=[case.id for case in STORE_CASES])
@@ -189,7 +185,7 @@ def test_s3_storage_classes_are_the_ones_botocore_knows() -> None:
 
 
 def maint(*args: str) -> tuple[int, str, str]:
-    done = subprocess.run(["maint", *args], capture_output=True, text=True, timeout=120)
+    done = run_maint_cli(list(args))
     return done.returncode, done.stdout, done.stderr
 
 

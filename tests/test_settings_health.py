@@ -9,7 +9,6 @@ written. Flags are typed by the same model as the keys they override.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from maintenance.monitoring import State, grade_high, grade_low
 from tests.harness.tls import Pki, TlsServer
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 from tests.settings_cases import Case, assert_refused
 
 HEALTH = ("health.check",)
@@ -117,7 +117,7 @@ def test_broken_setting_is_refused_by_every_task_reading_it(tmp_path: Path, case
 
 
 def maint(*args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(["maint", *args], capture_output=True, text=True, timeout=60)
+    done = run_maint_cli(list(args))
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 

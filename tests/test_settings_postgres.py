@@ -8,8 +8,6 @@ the procedures: the databases, the timeouts, connect_timeout, bin_dir and the pu
 
 from __future__ import annotations
 
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from tests.db_helpers import (
     scratch_database,
 )
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 from tests.settings_cases import Case, assert_refused
 
 DB = ("db.vacuum", "db.analyze", "db.reindex", "db.bloat", "db.unused_indexes",
@@ -154,23 +153,18 @@ def test_broken_postgres_setting_is_refused_by_every_task_reading_it(
 ) -> None:
     """Exit 2 (3 for health.check), host or group and key path said, nothing written."""
 
-    def refused(task: str) -> None:
+    for task in case.tasks:
         where = tmp_path / task
         where.mkdir()
         done = assert_refused(where, case, task)
         assert "s3cret-pw" not in done.stderr + done.stdout  # a DSN's password is never said
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(refused, case.tasks))  # re-raises the first failure
 
 
 def test_a_task_needing_a_dsn_says_so(tmp_path: Path) -> None:
     """No postgres.dsn is valid settings, but a task that connects exits 2 naming the key."""
     inventory = write_inventory(tmp_path / "inv.yaml", {"db1": {"ansible_connection": "local"}})
     for task in ("db.vacuum", "db.purge"):
-        done = subprocess.run(
-            ["maint", task, "-i", str(inventory)], capture_output=True, text=True, timeout=60
-        )
+        done = run_maint_cli([task, "-i", str(inventory)])
         assert done.returncode == 2, done.stderr
         assert "host 'db1': key 'postgres.dsn' is not set" in done.stderr
 
