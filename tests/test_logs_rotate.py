@@ -59,7 +59,7 @@ def local_host(tree: Path, tmp_path: Path, rules: list[dict[str, Any]]):
 
 def rotate(host, *, force: bool = False, dry_run: bool = False) -> Result:
     """One logs.rotate run on HOST, as the task makes it (imports read first)."""
-    options = RotateOptions(Imports([host], 1), force=force, dry_run=dry_run)
+    options = RotateOptions(Imports(lambda: [host], 1), force=force, dry_run=dry_run)
     return run_procedure("logs.rotate", rotate_host, [host], options)[0]
 
 

@@ -358,7 +358,8 @@ RUNBOOK_CADENCES = {
     "db.purge": Monthly(1, time(1)),
     "db.unused-indexes": Monthly(1, time(7)),  # invoke's spelling
     "certs.check": Daily(time(6, 30)),
-    "logs.clean": Daily(time(5, 30)),  # until logs.rotate exists: the runbooks rotate daily
+    "logs.rotate": Daily(time(5, 30)),  # the runbooks rotate daily
+    "logs.clean": Daily(time(5, 45)),
 }
 
 

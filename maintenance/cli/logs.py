@@ -28,7 +28,7 @@ def _rotate(flags: SimpleNamespace) -> Plan:
     from ..logs import Imports, RotateOptions, check_imports, rotate_host
 
     def options(inventory: Any) -> RotateOptions:
-        imports = Imports(select_hosts(inventory, flags.limit), flags.forks)
+        imports = Imports(lambda: select_hosts(inventory, flags.limit), flags.forks)
         return RotateOptions(imports, dry_run=flags.dry_run, force=flags.force)
 
     return Plan(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,8 @@ class Imports:
     builds the options and throws them away).
     """
 
-    def __init__(self, hosts: Sequence[Host], forks: int) -> None:
-        self._hosts = [h for h in hosts if any(r.logrotate for r in h.settings.logs)]
+    def __init__(self, hosts: Callable[[], Sequence[Host]], forks: int) -> None:
+        self._hosts = hosts  # the selected hosts, asked for when the files are read
         self._forks = forks
         self._lock = threading.Lock()
         self._read: dict[str, Result] | None = None
@@ -48,8 +48,9 @@ class Imports:
     def _results(self) -> dict[str, Result]:
         with self._lock:
             if self._read is None:
+                hosts = [h for h in self._hosts() if any(r.logrotate for r in h.settings.logs)]
                 results = run_procedure(
-                    "logs.rotate", _read_files, self._hosts, None, forks=self._forks
+                    "logs.rotate (logrotate files)", _read_files, hosts, None, forks=self._forks
                 )
                 self._read = {result.host: result for result in results}
             return self._read

@@ -5,7 +5,8 @@ The settings model has already checked every key's shape (`schedule`, `scheduler
 job's task exists, that its `args` are flags of that task with values the task accepts (read
 by the task's own code, through the catalog, on the hosts the job targets: a job that would
 exit 2 at every run, such as a job.run of a name no host defines, is refused now), and that
-job names are unique.
+job names are unique; or Apprise: that it can use each of `notify.urls` (loading its plugins
+costs about 0.3 s, paid only by the tasks that read this module, not by every task).
 Problems use the model's key paths: "group 'all': schedule[2].task: unknown task 'db.nope'".
 """
 
@@ -36,6 +37,7 @@ from .calendar import (
     next_slot,
 )
 from .catalog import ArgError, Catalog, find_task
+from .channels import url_problems
 
 # The keys the daemon reads, all from all.vars.
 DAEMON_KEYS = ("schedule", "scheduler", "notify", "metrics", "state_dir", "state_dsn")
@@ -54,7 +56,8 @@ DEFAULT_SCHEDULE: tuple[dict[str, Any], ...] = (
     {"task": "backup.prune", "every": "day", "at": "04:00"},
     {"task": "db.reindex", "every": "week", "on": "sunday", "at": "04:30"},
     {"task": "db.bloat", "every": "week", "on": "sunday", "at": "05:00"},
-    {"task": "logs.clean", "every": "day", "at": "05:30"},
+    {"task": "logs.rotate", "every": "day", "at": "05:30"},
+    {"task": "logs.clean", "every": "day", "at": "05:45"},
     {"task": "restore.verify", "every": "week", "on": "sunday", "at": "06:00"},
     {"task": "certs.check", "every": "day", "at": "06:30"},
     {"task": "db.unused_indexes", "every": "month", "day": 1, "at": "07:00"},
@@ -138,7 +141,7 @@ def load_settings(
         raise ConfigError(str(exc)) from None
     _register_urls(keys.notify)
     zone = ZoneInfo(keys.scheduler.timezone) if keys.scheduler.timezone else local_zone(environ)
-    problems: list[str] = []
+    problems = url_problems(keys.notify.urls)
     jobs = _jobs(_schedule(keys, catalog), catalog, zone, problems, loaded)
     if problems:
         raise ConfigError(
@@ -170,6 +173,12 @@ def load_notify(inventory: str | Path) -> NotifySettings:
     except SettingsError as exc:
         raise ConfigError(str(exc)) from None
     _register_urls(keys.notify)
+    problems = url_problems(keys.notify.urls)
+    if problems:
+        raise ConfigError(
+            "invalid notify settings:\n  "
+            + "\n  ".join(f"{path}: group 'all': {problem}" for problem in problems)
+        )
     return keys.notify
 
 

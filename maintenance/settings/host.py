@@ -40,7 +40,9 @@ class HostSettings(Section):
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     logs: list[LogRule] = Field(
-        default_factory=list, description="logs.clean's rules: compress, delete, cap log files"
+        default_factory=list,
+        description="logs.clean's and logs.rotate's rules: compress, delete, cap and rotate "
+        "log files, or import a host's logrotate file",
     )
     certs: CertsSettings | None = Field(None, json_schema_extra=list_form_schema)
     jobs: Jobs = Field(
