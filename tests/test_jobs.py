@@ -182,6 +182,17 @@ def test_statement_timeout_and_lock_timeout_really_fire(
     assert statuses(prod_cluster, jobs_table) == BEFORE
 
 
+def test_a_connection_lost_mid_statement_fails_the_host_with_the_servers_words(
+    prod_cluster, jobs_table: str, tmp_path: Path
+) -> None:
+    """A session terminated while the job runs: the host fails saying so, nothing crashes."""
+    job = {"name": "cut", "sql": "SELECT pg_terminate_backend(pg_backend_pid())"}
+    inventory = sql_inventory(tmp_path, prod_cluster, jobs_table, job)
+    code, report, _ = run_maint("job.run", inventory, "--name", "cut")
+    assert (code, only(report)["status"]) == (1, "failed"), report
+    assert "terminat" in only(report)["error"] and "internal error" not in only(report)["error"]
+
+
 def test_sql_job_reaches_a_server_behind_the_hosts_ssh_tunnel(
     prod_cluster, jobs_table: str, ssh_fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

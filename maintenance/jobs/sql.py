@@ -8,6 +8,7 @@ changes none.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ _LIMITS = (
     " set_config('lock_timeout', %(lock)s, true)"
 )
 # Command tags of statements that read rather than change: their rows are returned, not changed.
-_READING = frozenset({"SELECT", "SHOW", "FETCH", "EXPLAIN", "VALUES", "TABLE"})
+_READING = frozenset({"SELECT", "SHOW", "FETCH", "EXPLAIN"})
 
 
 class _RolledBack(Exception):
@@ -88,10 +89,10 @@ def _execute(connection: psycopg.Connection, job: Job) -> tuple[int, str]:
             rows, tag = max(cursor.rowcount, 0), (cursor.statusmessage or "").partition(" ")[0]
             several = cursor.nextset()
     except psycopg.Error as exc:
-        connection.rollback()
+        _roll_back(connection)
         raise _RolledBack(_why(exc, job)) from None
     if several:
-        connection.rollback()
+        _roll_back(connection)
         raise _RolledBack("the sql holds several statements; a job runs one")
     return rows, tag
 
@@ -101,17 +102,26 @@ def _finish(connection: psycopg.Connection, job: Job, rows: int, tag: str, dry_r
     import psycopg
 
     if rows > job.max_rows:
-        connection.rollback()
+        _roll_back(connection)
         raise _RolledBack(
             f"{_verb(tag, done=False)} {_rows(rows)}, more than max_rows {job.max_rows}"
         )
     if dry_run:
-        connection.rollback()
+        _roll_back(connection)
         return
     try:
         connection.commit()
     except psycopg.Error as exc:  # a deferred constraint, a serialization failure
         raise _RolledBack(f"commit failed: {_message(exc)}") from None
+
+
+def _roll_back(connection: psycopg.Connection) -> None:
+    """Roll back; a connection that broke has no transaction left to roll back (the server
+    rolls it back when the session ends), and its error is the one worth reporting."""
+    import psycopg
+
+    with contextlib.suppress(psycopg.Error):
+        connection.rollback()
 
 
 def _why(exc: psycopg.Error, job: Job) -> str:
