@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from maintenance.inventory import load_inventory
 from tests.settings_cases import Case, assert_refused
 
 HEALTH = ("health.check",)
@@ -78,3 +79,14 @@ CASES = [
 def test_broken_probe_is_refused(tmp_path: Path, case: Case) -> None:
     for task in case.tasks:
         assert_refused(tmp_path, case, task)
+
+
+def test_the_runbooks_checks_in_docs_are_a_valid_inventory(tmp_path: Path) -> None:
+    """docs/checks.md writes the runbooks' checks as an inventory: it loads, with every kind."""
+    page = (Path(__file__).parent.parent / "docs" / "checks.md").read_text()
+    example = page.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "inventory.yaml").write_text(example)
+    host = load_inventory(tmp_path / "inventory.yaml").hosts["app1"]
+    kinds = [probe.kind for probe in host.settings.health.probes]
+    assert set(kinds) == {"http", "tcp", "rabbitmq", "redis", "sql", "command"}
+    assert len(kinds) == 10

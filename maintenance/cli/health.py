@@ -19,7 +19,8 @@ def _check(flags: SimpleNamespace) -> Plan:
 SPECS = (
     TaskSpec(
         "health.check",
-        """Check disk space and PostgreSQL (connections, long queries, idle transactions) per host.
+        """Check disk space, PostgreSQL (connections, long queries, idle transactions) and the
+        host's probes (health.probes: HTTP, TCP, RabbitMQ, Redis, SQL, commands) per host.
 
         Exit codes follow monitoring plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
         """,

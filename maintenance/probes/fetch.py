@@ -1,9 +1,9 @@
 """The network half of the http and tcp probes: one request, one connection, timed.
 
-Standard library only and self-contained, because with `via: host` this module's source is
-what runs on the host (`python3 -c`, the request on stdin): the same code measures from the
-control machine and from the host. Each function takes and returns plain JSON-able dicts;
-grading is the caller's.
+Standard library only, self-contained and Python 3.8 compatible (Ubuntu 20.04's), because
+with `via: host` this module's source is what runs on the host (`python3 -c`, the request on
+stdin): the same code measures from the control machine and from the host. Each function
+takes and returns plain JSON-able dicts; grading is the caller's.
 """
 
 from __future__ import annotations
@@ -11,20 +11,11 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 # A health endpoint's answer is small; a body past this is cut (the text test and the JSON
 # parse then see the start only).
 MAX_BODY = 1 << 20
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A 3xx is the answer: following it would grade another URL than the one configured."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 def _tls_context(request: dict[str, Any]) -> ssl.SSLContext:
@@ -38,9 +29,10 @@ def _tls_context(request: dict[str, Any]) -> ssl.SSLContext:
 
 def _reason(exc: BaseException, timeout: float) -> str:
     """What went wrong, in the words an operator searches for."""
-    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):
-        exc = exc.reason
-    if isinstance(exc, socket.timeout | TimeoutError):
+    reason = getattr(exc, "reason", None)  # urllib's URLError wraps the socket's error
+    if isinstance(reason, BaseException):
+        exc = reason
+    if isinstance(exc, (socket.timeout, TimeoutError)):  # a tuple: Python 3.8
         return f"timed out after {timeout:g}s"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS verification failed: {exc.verify_message or exc}"
@@ -54,11 +46,20 @@ def _reason(exc: BaseException, timeout: float) -> str:
 def http_fetch(request: dict[str, Any]) -> dict[str, Any]:
     """REQUEST (url, method, headers, timeout, verify_tls, ca_file) sent once: the status,
     reason, body as text and milliseconds to the end of the body, or an error."""
+    import urllib.error  # here: a tcp probe on a host does without the HTTP stack
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        """A 3xx is the answer: following it would grade another URL than the configured one."""
+
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     timeout = float(request["timeout"])
     handlers = [
         urllib.request.ProxyHandler({}),  # the service itself, never an environment proxy
         urllib.request.HTTPSHandler(context=_tls_context(request)),
-        _NoRedirect(),
+        NoRedirect(),
     ]
     opener = urllib.request.build_opener(*handlers)
     sent = urllib.request.Request(  # noqa: S310 - the settings allow http(s) URLs only

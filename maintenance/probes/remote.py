@@ -1,6 +1,6 @@
 """Running a fetch function of maintenance.probes.fetch where the probe says: here, or on
-the host (`via: host`) as `python3 -c` with the module's source, the request on stdin (it may
-hold header values: never on a command line) and the answer as JSON on stdout."""
+the host (`via: host`) as `python3 -I -S -c` with the module's source, the request on stdin
+(it may hold header values: never on a command line) and the answer as JSON on stdout."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def fetched(
     )
     try:
         done = context.runner.run(
-            f"python3 -c {shlex.quote(script)}",
+            f"python3 -I -S -c {shlex.quote(script)}",  # no site or user packages: stdlib only
             stdin=io.BytesIO(json.dumps(request).encode()),
             timeout=probe.timeout + _START_S,
         )

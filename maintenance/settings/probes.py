@@ -116,11 +116,6 @@ class ProbeBase(Section):
         "there for http and tcp)",
     )
 
-    @property
-    def target(self) -> str:
-        """The value of the key naming the kind: the URL, host:port, query or command."""
-        return str(getattr(self, self.kind))
-
 
 class HeaderFromEnv(Section):
     """A header value read from an environment variable of the control machine when the
