@@ -1,4 +1,8 @@
-"""The command line as users meet it: `maint` and `invoke` list the same tasks, clear errors."""
+"""The command line as users meet it: `maint` and `invoke` list the same tasks, clear errors.
+
+Start-up itself (the installed script, --help, bytecode caching) runs the real command; the
+error paths run in this process through the same entry point.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.maint_cli import run_maint_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,7 +44,7 @@ def test_maint_takes_both_spellings_of_a_task_name(name: str) -> None:
 
 @pytest.mark.parametrize("args", [["health.check", "--forks", "x"], ["db.bloat", "--top", "x"]])
 def test_number_flag_with_a_word_exits_2_without_traceback(args: list[str]) -> None:
-    done = subprocess.run(["maint", *args], capture_output=True, text=True)
+    done = run_maint_cli(args)
     assert done.returncode == 2
     assert "expected a whole number, got 'x'" in done.stderr and "Traceback" not in done.stderr
 
@@ -57,9 +63,7 @@ def test_bad_inventory_gives_message_and_no_traceback(
 ) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text(text)
-    done = subprocess.run(
-        ["maint", "health.check", "-i", str(path)], capture_output=True, text=True
-    )
+    done = run_maint_cli(["health.check", "-i", str(path)])
     assert done.returncode == 3  # health.check speaks the monitoring convention: UNKNOWN
     assert message in done.stderr and str(path) in done.stderr
     assert "Traceback" not in done.stderr
@@ -83,21 +87,14 @@ def test_maint_caches_bytecode_of_modules_it_imports_late(tmp_path: Path) -> Non
 def test_inventory_from_environment(tmp_path: Path) -> None:
     path = tmp_path / "elsewhere.yaml"
     path.write_text("all:\n  hosts:\n    here: {ansible_connection: local}\n")
-    done = subprocess.run(
-        ["maint", "health.check", "--json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**__import__("os").environ, "MAINT_INVENTORY": str(path)},
+    done = run_maint_cli(
+        ["health.check", "--json"], cwd=tmp_path, env={**os.environ, "MAINT_INVENTORY": str(path)}
     )
     assert '"host": "here"' in done.stdout
 
 
 @pytest.mark.parametrize(("task", "code"), [("backup.list", 2), ("health.check", 3)])
 def test_forks_below_one_is_refused_with_the_task_s_usage_code(task: str, code: int) -> None:
-    done = subprocess.run(
-        ["maint", task, "--forks", "0", "-i", str(REPO / "inventory.yaml")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    done = run_maint_cli([task, "--forks", "0", "-i", str(REPO / "inventory.yaml")])
     assert done.returncode == code, done.stderr
     assert "--forks: expected at least 1, got 0" in done.stderr and "Traceback" not in done.stderr

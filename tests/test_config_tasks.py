@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -12,13 +11,14 @@ import pytest
 import yaml
 
 from maintenance.settings.reference import render
+from tests.maint_cli import Run, run_maint_cli
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
 
 
-def maint(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["maint", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+def maint(*args: str, cwd: Path = REPO) -> Run:
+    return run_maint_cli(list(args), cwd=cwd)
 
 
 def _inventory_examples() -> list[tuple[str, str]]:
