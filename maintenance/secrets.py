@@ -40,8 +40,10 @@ def register_secret(value: str) -> None:
 
 
 def is_secret_key(key: str) -> bool:
-    """Tell whether a variable or field name holds a secret by its name alone."""
-    return bool(_SECRET_KEY.search(key))
+    """Tell whether a variable or field name holds a secret by its name alone. A key ending in
+    `_env` (`password_env`) holds the name of the environment variable with the secret: a
+    name people must see to set it, not a secret."""
+    return bool(_SECRET_KEY.search(key)) and not key.lower().endswith("_env")
 
 
 def mask_text(text: str) -> str:
