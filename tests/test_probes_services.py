@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+import yaml
 
 from maintenance.errors import ConfigError
 from maintenance.inventory import load_inventory
@@ -483,3 +484,14 @@ def test_broken_rabbitmq_and_redis_keys_are_refused_at_load(
         load_inventory(inventory)
     assert f"{inventory}: host 'h': {says}" in str(refused.value)
     assert "secret@" not in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", ["rabbitmq", "redis"])
+def test_the_documented_probe_loads(tmp_path: Path, kind: str) -> None:
+    """The example of the kind's section in docs/checks.md is a valid probe as written."""
+    page = (Path(__file__).parent.parent / "docs" / "checks.md").read_text()
+    section = page.split(f"## `{kind}`\n", 1)[1]
+    example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    inventory = write_inventory(tmp_path / "inv.yaml", local_host(*example))
+    [probe] = next(iter(load_inventory(inventory))).settings.health.probes
+    assert probe.kind == kind
