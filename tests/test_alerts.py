@@ -27,8 +27,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from maintenance.errors import ConfigError
-from maintenance.inventory import load_inventory
 from maintenance.scheduler.alerts import Alert, CheckState, Observation, evaluate, observe
+from maintenance.scheduler.config import load_notify
 from maintenance.scheduler.state import Outcome
 from maintenance.scheduler.state_postgres import PostgresState
 from maintenance.scheduler.state_sqlite import SqliteState
@@ -298,11 +298,11 @@ def test_alert_states_are_kept_in_postgresql(prod_cluster) -> None:
 def test_broken_notify_settings_are_refused_at_load(
     tmp_path: Path, notify: dict, says: str
 ) -> None:
-    """Refused when the inventory loads, with file, group and key path; the URL's secret
-    parts are never repeated."""
+    """Refused when the notify settings load (schedule.*, config.check, notify.test), with
+    file, group and key path; the URL's secret parts are never repeated."""
     path = write_inventory(tmp_path / "inv.yaml", {"h": HEALTHY}, all_vars={"notify": notify})
     with pytest.raises(ConfigError) as refused:
-        load_inventory(path)
+        load_notify(path)
     assert f"{path}: group 'all'" in str(refused.value)
     assert says in str(refused.value)
     assert SECRET not in str(refused.value)

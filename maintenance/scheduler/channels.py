@@ -96,6 +96,32 @@ def channels_of(settings: NotifySettings) -> list[Channel]:
     return channels
 
 
+def url_problems(urls: Sequence[str]) -> list[str]:
+    """What Apprise says of each of notify.urls: an unknown scheme, or a URL it cannot use
+    (a part missing or malformed). Named by index; the URL, a credential, is never repeated."""
+    if not urls:
+        return []
+    import apprise
+    from apprise.manager_plugins import NotificationManager
+
+    known = NotificationManager()
+    problems = []
+    with _apprise_reasons():  # why Apprise refuses a URL goes to its log, URL and all
+        for index, url in enumerate(urls):
+            scheme = url.partition("://")[0]
+            if scheme.lower() not in known:
+                problems.append(
+                    f"notify.urls[{index}]: unknown Apprise scheme {scheme!r} "
+                    "(e.g. mailto, json, slack)"
+                )
+            elif apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+                problems.append(
+                    f"notify.urls[{index}]: Apprise cannot use this {scheme}:// URL: a part is "
+                    "missing or malformed (see the Apprise wiki page of the service)"
+                )
+    return problems
+
+
 def deliver(channels: Sequence[Channel], alert: Alert, timeout: float) -> dict[str, str | None]:
     """Send ALERT to every channel at once; each label with None (sent) or why it was not.
 

@@ -111,8 +111,9 @@ def _http_url(value: Any) -> Any:
 
 
 def _apprise_url(value: Any) -> Any:
-    """An Apprise URL Apprise can use. The URL holds credentials: a refusal names its scheme
-    at most, never the URL."""
+    """SCHEME://...: the shape of an Apprise URL. Whether Apprise can use it is checked by the
+    tasks that send or schedule (scheduler.channels.url_problems), so the others never load
+    Apprise. The URL holds credentials: a refusal never repeats it."""
     if not isinstance(value, str):
         return value  # the str type says what was expected
     if not value.strip():
@@ -120,21 +121,6 @@ def _apprise_url(value: Any) -> Any:
     scheme, separator, _ = value.strip().partition("://")
     if not separator or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
         raise ValueError("expected an Apprise URL such as mailto://… or json://…")
-    import logging
-
-    # Here, not at the top: only inventories with notify.urls pay for Apprise (about 0.3 s).
-    import apprise
-    from apprise.manager_plugins import NotificationManager
-
-    # Apprise says why it refuses a URL in its log, URL included (partly masked): not ours.
-    logging.getLogger("apprise").addHandler(logging.NullHandler())
-    if scheme.lower() not in NotificationManager():
-        raise ValueError(f"unknown Apprise scheme {scheme!r} (e.g. mailto, json, slack)")
-    if apprise.Apprise.instantiate(value.strip(), suppress_exceptions=True) is None:
-        raise ValueError(
-            f"Apprise cannot use this {scheme}:// URL: a part is missing or malformed "
-            "(see the Apprise wiki page of the service)"
-        )
     return value.strip()
 
 
