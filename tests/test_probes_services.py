@@ -36,9 +36,10 @@ REDIS_ENV = "MAINT_TEST_REDIS_PASSWORD"
 QUIET_DISK = {"disk_warn_free_pct": 0, "disk_crit_free_pct": 0}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rabbitmq() -> Iterator[RabbitMQ]:
-    """One node for the session: it takes seconds to start, queues are per test."""
+    """One node for these tests (it takes seconds to start; queues are per test), stopped
+    when they are done rather than idling through the rest of the session."""
     server = start_rabbitmq()
     try:
         yield server
