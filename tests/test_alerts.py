@@ -464,7 +464,9 @@ def test_daemon_alerts_on_changes_repeats_while_critical_and_says_recovered(
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(critical_slots)]
     assert all(gap >= 3 for gap in gaps), gaps
     failed_runs = runs_of(state, "health.check", "failed")
-    assert len(failed_runs) > len(critical_slots)  # runs on every free slot, alerts each 3 s
+    # Runs on every free slot (1 s apart when a run is quick), alerts 3 s of slots apart: on a
+    # loaded machine a run can take 3 s and every run alerts, never more often.
+    assert len(failed_runs) >= len(critical_slots)
     span = (failed_runs[-1]["slot"] - failed_runs[0]["slot"]).total_seconds()
     assert len(critical_slots) <= span // 3 + 1, (len(critical_slots), span)
     assert daemon.events("alert sent") and SECRET not in daemon.text()

@@ -236,7 +236,7 @@ def evaluate(
     return states, sorted(changes, key=lambda change: -State[change.state])
 
 
-def test_alert() -> Alert:
+def notify_test_alert() -> Alert:
     """The message `maint notify.test` sends: says what it is, changes nothing."""
     return Alert("notify.test", "notify.test", datetime.now(UTC), (), test=True)
 
