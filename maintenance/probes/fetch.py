@@ -56,11 +56,12 @@ def http_fetch(request: dict[str, Any]) -> dict[str, Any]:
             return None
 
     timeout = float(request["timeout"])
-    handlers = [
+    handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler({}),  # the service itself, never an environment proxy
-        urllib.request.HTTPSHandler(context=_tls_context(request)),
         NoRedirect(),
     ]
+    if request["url"].lower().startswith("https:"):  # loading the CAs costs, only for TLS
+        handlers.append(urllib.request.HTTPSHandler(context=_tls_context(request)))
     opener = urllib.request.build_opener(*handlers)
     sent = urllib.request.Request(  # noqa: S310 - the settings allow http(s) URLs only
         request["url"], method=request["method"], headers=request.get("headers") or {}
