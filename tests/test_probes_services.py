@@ -24,7 +24,9 @@ from maintenance.errors import ConfigError
 from maintenance.inventory import load_inventory
 from maintenance.monitoring import Check, State
 from maintenance.probes import run_probes
+from maintenance.probes.rabbitmq import Queue, assessed
 from maintenance.runners import runner_for
+from maintenance.settings.probes import RabbitmqProbe
 from maintenance.units import format_size
 from tests.harness import RabbitMQ, RedisServer, free_port, start_rabbitmq, start_redis
 from tests.harness.tls import Pki
@@ -197,6 +199,26 @@ def test_patterns_grade_every_matching_queue_and_missing_queues_are_said(
         "no queue matches 'sms.*'"
     )
     assert check.value == 3
+
+
+def test_many_ok_queues_are_named_five_then_counted() -> None:
+    """Graded without a server: an OK message names five queues and counts the rest; a queue
+    not yet sampled by the management plugin is UNKNOWN, not a made-up zero."""
+    settings = RabbitmqProbe(
+        name="q", rabbitmq="http://127.0.0.1:15672", queues={"t.*": {"warn": 5}}
+    )
+    calm = [Queue(f"t.{number}", number, 0, 1) for number in range(7)]
+    calm[5:] = [Queue("t.x", 0, 0, 1), Queue("t.y", 0, 0, 1)]
+    check = assessed(settings, calm)
+    assert (check.state, check.value) == (State.OK, 4)
+    assert check.message.endswith(
+        "t.4: ready 4 (warn 5), unacked 0, consumers 1; and 2 more queues OK"
+    )
+    check = assessed(settings, [*calm, Queue("t.z", 6, 0, 1)])
+    assert (check.state, check.value) == (State.WARNING, 6)
+    assert check.message == "t.z: ready 6 (warn 5), unacked 0, consumers 1"
+    check = assessed(settings, [*calm, Queue("t.new", None, None, None)])
+    assert (check.state, check.message) == (State.UNKNOWN, "t.new: no statistics yet (a new queue)")
 
 
 def test_contract_probe_through_health_check_json(broker: RabbitMQ, tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +64,7 @@ def probe(settings: RabbitmqProbe, context: ProbeContext) -> Check:
         return Check(settings.name, State.CRITICAL, _refusal(settings, answer))
     try:
         queues = [_queue(entry) for entry in json.loads(answer["body"])]
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         message = f"{settings.rabbitmq}: unreadable answer from the management API ({exc})"
         return Check(settings.name, State.UNKNOWN, message)
     return assessed(settings, queues)
@@ -73,10 +75,12 @@ def assessed(settings: RabbitmqProbe, queues: list[Queue]) -> Check:
     findings = [
         finding
         for pattern, limits in settings.queues.items()
-        for finding in _rule_findings(pattern, limits, queues)
+        for finding in _findings(pattern, queues, partial(_graded_queue, limits=limits))
     ]
     findings += [
-        finding for pattern in settings.dead_letter for finding in _dlq_findings(pattern, queues)
+        finding
+        for pattern in settings.dead_letter
+        for finding in _findings(pattern, queues, _dead_letters)
     ]
     if not findings:
         message = f"{len(queues)} queues in vhost {settings.vhost!r}"
@@ -125,33 +129,33 @@ def _queue(entry: dict[str, Any]) -> Queue:
     )
 
 
-def _matching(pattern: str, queues: list[Queue]) -> list[Queue]:
+def _findings(
+    pattern: str, queues: list[Queue], grade: Callable[[Queue], Finding]
+) -> list[Finding]:
+    """GRADE's finding for each queue PATTERN names; a finding of its own if it names none."""
     if not _is_pattern(pattern):
-        return [queue for queue in queues if queue.name == pattern]
-    return [queue for queue in queues if fnmatch.fnmatchcase(queue.name, pattern)]
+        matched = [queue for queue in queues if queue.name == pattern]
+        return [grade(queue) for queue in matched] or [
+            Finding(pattern, State.CRITICAL, f"{pattern}: no such queue")
+        ]
+    matched = [queue for queue in queues if fnmatch.fnmatchcase(queue.name, pattern)]
+    return [grade(queue) for queue in matched] or [
+        Finding(pattern, State.WARNING, f"no queue matches {pattern!r}")
+    ]
 
 
 def _is_pattern(name: str) -> bool:
     return any(character in name for character in "*?[")
 
 
-def _absent(pattern: str) -> Finding:
-    if _is_pattern(pattern):
-        return Finding(pattern, State.WARNING, f"no queue matches {pattern!r}")
-    return Finding(pattern, State.CRITICAL, f"{pattern}: no such queue")
-
-
-def _rule_findings(pattern: str, limits: QueueLimits, queues: list[Queue]) -> list[Finding]:
-    matched = _matching(pattern, queues)
-    if not matched:
-        return [_absent(pattern)]
-    return [_graded_queue(queue, limits) for queue in matched]
+def _unsampled(queue: Queue) -> Finding:
+    return Finding(queue.name, State.UNKNOWN, f"{queue.name}: no statistics yet (a new queue)")
 
 
 def _graded_queue(queue: Queue, limits: QueueLimits) -> Finding:
     """QUEUE against LIMITS: messages ready, unacknowledged, and consumers."""
     if queue.ready is None or queue.unacked is None or queue.consumers is None:
-        return Finding(queue.name, State.UNKNOWN, f"{queue.name}: no statistics yet (a new queue)")
+        return _unsampled(queue)
     ready = graded(queue.ready, limits.warn, limits.crit)
     unacked = graded(queue.unacked, limits.unacked_warn, limits.unacked_crit)
     starved = limits.min_consumers is not None and queue.consumers < limits.min_consumers
@@ -166,16 +170,10 @@ def _graded_queue(queue: Queue, limits: QueueLimits) -> Finding:
     return Finding(queue.name, state, f"{queue.name}: {', '.join(parts)}")
 
 
-def _dlq_findings(pattern: str, queues: list[Queue]) -> list[Finding]:
-    matched = _matching(pattern, queues)
-    if not matched:
-        return [_absent(pattern)]
-    return [_dead_letters(queue) for queue in matched]
-
-
 def _dead_letters(queue: Queue) -> Finding:
+    """A dead-letter QUEUE: any message in it, ready or held by a consumer, is CRITICAL."""
     if queue.ready is None or queue.unacked is None:
-        return Finding(queue.name, State.UNKNOWN, f"{queue.name}: no statistics yet (a new queue)")
+        return _unsampled(queue)
     held = queue.ready + queue.unacked
     if held == 0:
         return Finding(queue.name, State.OK, f"{queue.name}: no dead letters")
