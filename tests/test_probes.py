@@ -78,6 +78,8 @@ def test_http_probe_grades_status_json_body_and_latency(web: WebServer, tmp_path
         {"name": "slow", "http": f"{url}/h?sleep_ms=300", "warn_ms": 200, "crit_ms": 5000},
         {"name": "slower", "http": f"{url}/h?sleep_ms=300", "warn_ms": 50, "crit_ms": 200},
         {"name": "stuck", "http": f"{url}/h?sleep_ms=3000", "timeout": 0.5},
+        {"name": "trickles", "http": f"{url}/h?trickle_ms=100", "timeout": 0.5},
+        {"name": "trickles-all", "http": f"{url}/h?trickle_ms=100&trickle=all", "timeout": 0.5},
         {"name": "head", "http": f"{url}/h", "method": "HEAD"},
     ]
     checks = health_of(tmp_path, probes)
@@ -94,6 +96,8 @@ def test_http_probe_grades_status_json_body_and_latency(web: WebServer, tmp_path
         "slow": "WARNING",
         "slower": "CRITICAL",
         "stuck": "CRITICAL",
+        "trickles": "CRITICAL",
+        "trickles-all": "CRITICAL",
         "head": "OK",
     }
     assert checks["api"]["message"].startswith("200 OK in ")
@@ -104,6 +108,10 @@ def test_http_probe_grades_status_json_body_and_latency(web: WebServer, tmp_path
     assert checks["lacks"]["message"] == "200 OK: the body does not contain 'healthy'"
     assert checks["moved"]["message"] == "302 Found: expected a 2xx status"  # not followed
     assert checks["stuck"]["message"] == f"{url}/h?sleep_ms=3000: timed out after 0.5s"
+    # a body that trickles in: no read times out, the probe's own deadline does
+    assert checks["trickles"]["message"] == f"{url}/h?trickle_ms=100: timed out after 0.5s"
+    # headers that trickle in too: the probe is stuck in the library, its check is not
+    assert checks["trickles-all"]["message"] == "no answer within the probe's timeout (0.5s)"
     slow = checks["slow"]
     assert 300 <= slow["value"] < 5000 and (slow["warn"], slow["crit"]) == (200, 5000)
     assert checks["host"]["state"] == "CRITICAL" and checks["host"]["status"].value == "failed"

@@ -68,15 +68,36 @@ def http_fetch(request: dict[str, Any]) -> dict[str, Any]:
     )
     started = time.monotonic()
     try:
-        with opener.open(sent, timeout=timeout) as answer:
-            status, reason, body = answer.status, answer.reason, answer.read(MAX_BODY)
-    except urllib.error.HTTPError as exc:  # a 4xx, 5xx or 3xx is an answer too
-        status, reason, body = exc.code, str(exc.reason), exc.read(MAX_BODY)
-    except (OSError, ValueError, urllib.error.URLError) as exc:
+        try:
+            answer = opener.open(sent, timeout=timeout)
+            status, reason = answer.status, answer.reason
+        except urllib.error.HTTPError as exc:  # a 4xx, 5xx or 3xx is an answer too
+            answer, status, reason = exc, exc.code, str(exc.reason)
+        with answer:
+            body = _body(answer, started + timeout)
+    except (OSError, ValueError) as exc:  # urllib's URLError is an OSError
         return {"error": _reason(exc, timeout)}
+    if body is None:
+        return {"error": f"timed out after {timeout:g}s"}
     elapsed = (time.monotonic() - started) * 1000
     text = body.decode("utf-8", errors="replace")
     return {"status": status, "reason": reason, "body": text, "ms": elapsed}
+
+
+def _body(answer: Any, deadline: float) -> bytes | None:
+    """ANSWER's body, its first MAX_BODY bytes at most; None past DEADLINE (a body that
+    trickles in never lets a single read time out)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_BODY:
+        if time.monotonic() > deadline:
+            return None
+        chunk = answer.read1(MAX_BODY - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def tcp_connect(request: dict[str, Any]) -> dict[str, Any]:

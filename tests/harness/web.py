@@ -5,8 +5,10 @@ Every path answers JSON; the query says how:
     /any/path?code=503&status=unhealthy&sleep_ms=300
 
 answers `503` with `{"status": "unhealthy", "checks": {"db": {"status": ...}}}` after 300 ms
-(defaults: 200, healthy, no wait). `/redirect` answers 302 to `/`. The headers of every
-request are kept in `requests` (path, headers), so a test can tell what was sent.
+(defaults: 200, healthy, no wait). `trickle_ms=N` sends the body one byte every N ms, and
+with `trickle=all` the status line and headers too: a server that never stops answering, so
+no single read times out. `/redirect` answers 302 to `/`. The headers of every request are
+kept in `requests` (path, headers), so a test can tell what was sent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .tls import Issued
@@ -38,16 +41,40 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status = query.get("status", "healthy")
         body = json.dumps({"status": status, "checks": {"db": {"status": status}}}).encode()
+        pause = int(query.get("trickle_ms", 0)) / 1000
+        if pause and query.get("trickle") == "all":
+            self.wfile = _Trickle(self.wfile, pause)
         self.send_response(int(query.get("code", 200)))
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if pause:
+            _Trickle(self.wfile, pause).write(body)
+        else:
+            self.wfile.write(body)
 
     do_HEAD = do_GET
 
     def log_message(self, *args: object) -> None:
         pass  # quiet: pytest shows stderr of failing tests
+
+
+class _Trickle:
+    """A writer sending one byte at a time, PAUSE seconds apart (until the client leaves)."""
+
+    def __init__(self, writer: Any, pause: float) -> None:
+        self._writer = writer
+        self._pause = pause
+
+    def write(self, data: bytes) -> int:
+        for index in range(len(data)):
+            self._writer.write(data[index : index + 1])
+            self._writer.flush()
+            time.sleep(self._pause)
+        return len(data)
+
+    def flush(self) -> None:
+        self._writer.flush()
 
 
 class _Server(ThreadingHTTPServer):
