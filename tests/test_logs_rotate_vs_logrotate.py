@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import pwd
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +35,7 @@ from maintenance.logs.rotate_state import state_header, state_line
 from tests.db_helpers import run_maint_text
 from tests.inventories import write_inventory
 from tests.logrotate_sim import (
+    LOGROTATE,
     Contender,
     Snapshot,
     Tree,
@@ -340,3 +343,84 @@ def test_cadence_decides_as_logrotate_does(case: str, tmp_path: Path) -> None:
         f"last rotated {when:%a %Y-%m-%d %H:%M:%S}, now {datetime.now():%a %Y-%m-%d %H:%M}:"
         f" logrotate {verb[expected]}, maint {verb[rotates]}"
     )
+
+
+COPYTRUNCATE = """\
+/var/log/analytics/*.log {
+    daily
+    rotate 5
+    copytruncate
+    missingok
+    notifempty
+}
+"""
+# The application, as its own process: appends numbered lines (O_APPEND, one write each)
+# until the stop file appears, then prints the last number written.
+WRITER = """
+import os, sys, time
+path, stop, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+while not os.path.exists(stop):
+    number += 1
+    os.write(fd, b"app.log %d\\n" % number)
+    time.sleep(0.0002)
+print(number)
+"""
+
+
+@pytest.mark.parametrize("tool", ["logrotate", "maint"])
+def test_copytruncate_loses_only_lines_written_between_copy_and_truncate(
+    tool: str, tmp_path: Path
+) -> None:
+    """With the application writing throughout a forced copytruncate rotation, the copy holds
+    every line up to some point, the live file every line from a later point on, and only
+    the lines in between are lost: logrotate's documented window, for logrotate and maint."""
+    tmp_path.chmod(0o755)
+    logs = tmp_path / "logs"
+    logs.mkdir(mode=0o755)
+    live = logs / "app.log"
+    live.write_text("".join(f"app.log {number}\n" for number in range(1, 1001)))
+    config = tmp_path / "copytruncate.conf"
+    config.write_text(logrotate_config(COPYTRUNCATE, logs, tmp_path / "runs", shared=False))
+    if tool == "logrotate":
+        argv = [LOGROTATE, "-f", "-s", str(tmp_path / "logrotate.state"), str(config)]
+
+        def rotate() -> None:
+            subprocess.run(argv, check=True, capture_output=True)
+    else:
+        inventory = write_inventory(
+            tmp_path / "inventory.yaml",
+            {HOST: {"ansible_connection": "local", "logs": [{"logrotate": str(config)}]}},
+            all_vars={"state_dir": str(tmp_path / "maint-state")},
+        )
+
+        def rotate() -> None:
+            run = run_maint_text("logs.rotate", inventory, "--force", "--json")
+            assert run.returncode == 0, run.stderr
+
+    stop = tmp_path / "stop"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(live), str(stop), "1000"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while live.stat().st_size < 30_000:  # the application is writing
+            time.sleep(0.01)
+        rotate()
+        time.sleep(0.1)  # and goes on writing to the truncated file
+    finally:
+        stop.touch()
+        last = int(writer.communicate(timeout=10)[0])
+
+    copied = _numbers(logs / "app.log.1")
+    kept = _numbers(live)
+    assert copied == list(range(1, len(copied) + 1)), "the copy is not the file's beginning"
+    assert kept and kept == list(range(kept[0], last + 1)), "the live file misses later lines"
+    assert len(copied) > 1000 and kept[0] > copied[-1]
+    lost = kept[0] - copied[-1] - 1
+    print(f"{tool}: copied {len(copied)} lines, lost {lost} in the window, kept {len(kept)}")
+
+
+def _numbers(path: Path) -> list[int]:
+    return [int(line.rsplit(" ", 1)[1]) for line in path.read_text().splitlines()]

@@ -1,0 +1,302 @@
+"""Rotation benchmark: `maint logs.rotate` over SSH vs `ssh HOST logrotate -s STATE CONF`.
+
+Starts one sshd-backed loopback host through tests.harness (user fleet, a plain shell) and
+builds a tree of N live logs (default 1 000 in 10 directories, 16 KiB of log lines each),
+each with a rotated history (`.1` plain, `.2.gz` to `.5.gz`), owned by the fleet user. Both
+tools get the birthday-scheduler runbook's configuration (daily, rotate 30, compress,
+delaycompress, missingok, notifempty, create, a postrotate run once: `sharedscripts` for
+logrotate, an inventory rule for the product) and a state saying every file last rotated
+yesterday: each tool sees the tree once (its first sight rotates nothing), then its state is
+moved one day back. Before every timed run the tree and that tool's state are put back with
+`cp -a` (untimed). Alternating over several rounds (medians), each a whole process with a
+cold connection:
+
+  product    `maint logs.rotate -i INV --json` (one listing round trip, one script)
+  logrotate  `ssh HOST /usr/sbin/logrotate -s STATE CONF`
+
+Each run must rotate every file: N `.1` files with the live file's lines, N new `.2.gz`, N
+empty live files, the postrotate run once.
+
+    python bench/rotate.py [--files 1000] [--rounds 5]
+
+Target: product <= 2x logrotate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.fanout import (  # noqa: E402
+    Contender,
+    Run,
+    measure,
+    startup,
+    timed,
+    venv_command,
+)
+from tests.harness import SshFleet, start_fleet  # noqa: E402
+from tests.inventories import fleet_hosts, fleet_vars, write_inventory  # noqa: E402
+from tests.logrotate_sim import (  # noqa: E402
+    LOGROTATE,
+    age_logrotate_state,
+    age_maint_state,
+    maint_state_file,
+)
+
+TARGET = 2.0
+DIRECTORIES = 10
+HISTORY = 5  # rotated files per live file: .1 and .2.gz to .5.gz
+LINE = b"2026-12-05T10:00:00Z INFO birthday-scheduler: job 4711 sent 12 greetings in 35 ms\n"
+
+
+def build_tree(tree: Path, files: int) -> None:
+    """FILES live logs in DIRECTORIES directories, each with its rotated history."""
+    user = pwd.getpwnam("fleet")
+    body = LINE * (16384 // len(LINE))
+    compressed = subprocess.run(["gzip", "-n"], input=body, capture_output=True, check=True).stdout
+    tree.mkdir()
+    for index in range(files):
+        directory = tree / f"svc{index % DIRECTORIES:02d}"
+        directory.mkdir(exist_ok=True)
+        name = f"app-{index}.log"
+        (directory / name).write_bytes(body)
+        (directory / f"{name}.1").write_bytes(body)
+        for number in range(2, HISTORY + 1):
+            (directory / f"{name}.{number}.gz").write_bytes(compressed)
+    for root, dirs, names in os.walk(tree):
+        for name in [*dirs, *names]:
+            os.chown(os.path.join(root, name), user.pw_uid, user.pw_gid)
+    os.chown(tree, user.pw_uid, user.pw_gid)
+
+
+def logrotate_config(tree: Path, marker: Path) -> str:
+    return f"""{tree}/*/*.log {{
+    daily
+    rotate 30
+    compress
+    delaycompress
+    missingok
+    notifempty
+    create 0644 fleet fleet
+    sharedscripts
+    postrotate
+        echo ran >> {marker}
+    endscript
+}}
+"""
+
+
+def product_rule(tree: Path, marker: Path) -> dict[str, object]:
+    return {
+        "path": f"{tree}/*/*.log",
+        "rotate": "daily",
+        "keep": 30,
+        "compress": "gz",
+        "delay_compress": True,
+        "missing_ok": True,
+        "not_if_empty": True,
+        "create": "0644 fleet fleet",
+        "postrotate": f"echo ran >> {marker}",
+    }
+
+
+def restore(saved: Path, live: Path) -> None:
+    """Put LIVE back as SAVED has it (mtimes, modes and owners kept), untimed."""
+    if live.is_dir():
+        shutil.rmtree(live)
+    else:
+        live.unlink(missing_ok=True)
+    subprocess.run(["cp", "-a", str(saved), str(live)], check=True)
+
+
+def check_rotated(tree: Path, files: int, marker: Path, who: str) -> None:
+    """Raise unless every live file rotated once and the postrotate ran once."""
+    plain = rotated = empty = 0
+    for _, _, names in os.walk(tree):
+        for name in names:
+            plain += name.endswith(".log.1")
+            rotated += name.endswith(f".log.{HISTORY + 1}.gz")
+    for directory in tree.iterdir():
+        empty += sum(1 for path in directory.glob("*.log") if path.stat().st_size == 0)
+    runs = len(marker.read_text().splitlines()) if marker.exists() else 0
+    if (plain, rotated, empty, runs) != (files, files, files, 1):
+        raise RuntimeError(
+            f"{who}: {plain} .1 files, {rotated} .{HISTORY + 1}.gz, {empty} empty live files,"
+            f" postrotate ran {runs} times; expected {files} each and 1 run"
+        )
+    marker.unlink()
+
+
+def product(
+    fleet: SshFleet, workdir: Path, home: Path, saved: Path, tree: Path, files: int
+) -> Contender:
+    """`maint logs.rotate` with its state primed; tree and state restored before each run.
+    Its state directory (the `state_dir` var) and postrotate marker are in HOME."""
+    host = fleet.hosts[0]
+    user = pwd.getpwnam("fleet")
+    home.mkdir()
+    os.chown(home, user.pw_uid, user.pw_gid)
+    marker = home / "maint.postrotate"
+    inventory = write_inventory(
+        workdir / "inventory.yaml",
+        {host.name: fleet_hosts(fleet)[host.name] | {"logs": [product_rule(tree, marker)]}},
+        all_vars=fleet_vars(fleet) | {"state_dir": str(home)},
+    )
+    maint = venv_command("maint")
+    if maint is None:
+        sys.exit("`maint` not found: install the product first (pip install -e .)")
+    argv = [maint, "logs.rotate", "-i", str(inventory), "--json"]
+    state = maint_state_file(home, host.name)
+    saved_state = workdir / "maint.state"
+
+    restore(saved, tree)
+    first = timed(argv, workdir)
+    if first.returncode != 0 or not state.exists():
+        raise RuntimeError(f"maint's first sight of the tree failed:\n{first.stderr[-3000:]}")
+    age_maint_state(state)
+    subprocess.run(["cp", "-a", str(state), str(saved_state)], check=True)
+
+    def run(_: int) -> Run:
+        restore(saved, tree)
+        restore(saved_state, state)
+        return timed(argv, workdir)
+
+    def verify(run: Run) -> None:
+        try:
+            json.loads(run.stdout)["results"][0]["details"]
+        except (ValueError, KeyError, IndexError):
+            raise RuntimeError(f"maint exited {run.returncode}:\n{run.stderr[-3000:]}") from None
+        if run.returncode != 0:
+            raise RuntimeError(f"maint exited {run.returncode}:\n{run.stderr[-3000:]}")
+        check_rotated(tree, files, marker, "maint logs.rotate")
+
+    return Contender("maint logs.rotate", run, verify, ssh_logins=1)
+
+
+def baseline(
+    fleet: SshFleet, workdir: Path, home: Path, saved: Path, tree: Path, files: int
+) -> Contender:
+    """`logrotate -s STATE CONF` over plain ssh, with a state primed the same way; its
+    configuration and state in HOME, owned by the fleet user (logrotate ignores a
+    configuration owned by another user than root or itself)."""
+    user = pwd.getpwnam("fleet")
+    home.mkdir()
+    marker = home / "logrotate.postrotate"
+    config, state, saved_state = home / "rotate.conf", home / "state", workdir / "logrotate.state"
+    config.write_text(logrotate_config(tree, marker))
+    for path in (home, config):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    argv = fleet.ssh_argv(fleet.hosts[0], f"{LOGROTATE} -s {state} {config}")
+
+    restore(saved, tree)
+    first = timed(argv, workdir)
+    if first.returncode != 0:
+        raise RuntimeError(f"logrotate's first sight of the tree failed: {first.stderr}")
+    age_logrotate_state(state)
+    subprocess.run(["cp", "-a", str(state), str(saved_state)], check=True)
+
+    def run(_: int) -> Run:
+        restore(saved, tree)
+        restore(saved_state, state)
+        return timed(argv, workdir)
+
+    def verify(run: Run) -> None:
+        if run.returncode != 0:
+            raise RuntimeError(f"logrotate exited {run.returncode}: {run.stderr[-2000:]}")
+        check_rotated(tree, files, marker, "logrotate")
+
+    return Contender("ssh logrotate", run, verify, ssh_logins=1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=1000, help="live log files (default 1000)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    workdir = Path(tempfile.mkdtemp(prefix="maint-bench-rotate-"))
+    trees = Path(tempfile.mkdtemp(prefix="maint-bench-rotate-", dir="/var/tmp"))
+    trees.chmod(0o755)
+    saved, tree = trees / "saved", trees / "tree"
+    fleet = start_fleet(1, workdir / "ssh", user="fleet")
+    try:
+        build_tree(saved, args.files)
+        the_product = product(fleet, workdir, trees / "maint", saved, tree, args.files)
+        the_baseline = baseline(fleet, workdir, trees / "logrotate", saved, tree, args.files)
+        the_startup = startup(workdir)
+        contenders = [the_product, the_baseline, the_startup]
+        measure(contenders, args.rounds, args.warmup, fleet.logins)
+    finally:
+        fleet.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(trees, ignore_errors=True)
+    print(json.dumps(report(args, the_product, the_baseline, the_startup, load_before)))
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    the_product: Contender,
+    the_baseline: Contender,
+    the_startup: Contender,
+    load_before: float,
+) -> dict[str, object]:
+    """Print the table and the ratio against the target; return the JSON figures."""
+    print(
+        f"\nrotate: {args.files} live files in {DIRECTORIES} directories (each with "
+        f"{HISTORY} rotated files) over SSH (1 host), {args.rounds} rounds (+{args.warmup} "
+        "warm-up), cold connections, whole process; tree and state restored untimed"
+    )
+    print(f"{'what':<28} {'median s':>9} {'min s':>7} {'max s':>7} {'cpu s':>6} {'ratio':>7}")
+    baseline_s = statistics.median(the_baseline.times)
+    for contender in (the_product, the_baseline, the_startup):
+        median = statistics.median(contender.times)
+        print(
+            f"{contender.name:<28} {median:>9.2f} {min(contender.times):>7.2f} "
+            f"{max(contender.times):>7.2f} {statistics.median(contender.cpu_times):>6.2f} "
+            f"{median / baseline_s:>6.2f}x"
+        )
+    product_s = statistics.median(the_product.times)
+    startup_s = statistics.median(the_startup.times)
+    ratio = product_s / baseline_s
+    figures: dict[str, object] = {
+        "bench": "rotate",
+        "files": args.files,
+        "rounds": args.rounds,
+        "product_s": round(product_s, 3),
+        "baseline_s": round(baseline_s, 3),
+        "baseline": "ssh host logrotate -s STATE CONF",
+        "ratio": round(ratio, 3),
+        "product_startup_s": round(startup_s, 3),
+        "ratio_without_startup": round((product_s - startup_s) / baseline_s, 3),
+        "product_peak_rss_mb": round(the_product.peak_rss_mb, 1),
+    }
+    print(f"maint peak RSS {the_product.peak_rss_mb:.1f} MiB (the largest process of its tree)")
+    print(
+        f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} CPUs (other work on the machine makes timings noisy)"
+    )
+    print(
+        f"\nproduct / logrotate = {ratio:.2f} (target <= {TARGET})"
+        + ("" if ratio <= TARGET else "  MISSED")
+        + f"; without maint's start-up: {figures['ratio_without_startup']:.2f}"
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
