@@ -1,6 +1,7 @@
 """Command line: bring the test services up for demos and benchmarks, then down again.
 
     python -m tests.harness up --postgres maint_demo --ssh 10 --s3 --gcs --state s.json
+    python -m tests.harness up --rabbitmq --redis --state s.json --detach
     python -m tests.harness down --state s.json
 
 ``up`` writes the JSON state once everything is ready and keeps running until SIGTERM or
@@ -25,6 +26,8 @@ from typing import Any
 
 from .objectstores import start_gcs_emulator, start_moto
 from .postgres import drop_cluster, start_cluster
+from .rabbitmq import start_rabbitmq
+from .redis import start_redis
 from .sshd import start_fleet
 
 
@@ -37,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ssh-user", default="fleet")
     up.add_argument("--s3", action="store_true", help="start moto")
     up.add_argument("--gcs", action="store_true", help="start the GCS emulator")
+    up.add_argument(
+        "--rabbitmq", action="store_true", help="start a RabbitMQ node with its management API"
+    )
+    up.add_argument("--redis", action="store_true", help="start a Redis server")
     up.add_argument("--detach", action="store_true", help="return once services are ready")
     up.add_argument("--state", type=Path, required=True)
     down = commands.add_parser("down", help="stop what 'up' started")
@@ -94,6 +101,26 @@ def _up(args: argparse.Namespace) -> int:
                     "pid": service.process.pid,
                     "log": str(service.log_path),
                 }
+        if args.rabbitmq:
+            broker = start_rabbitmq()
+            cleanups.append(broker.stop)
+            state["rabbitmq"] = {
+                "management_url": broker.management_url,
+                "amqp_port": broker.amqp_port,
+                "user": broker.user,
+                "password": broker.password,
+                "pids": [broker.process.pid, broker.epmd.pid],
+                "workdir": str(broker.workdir),
+            }
+        if args.redis:
+            cache = start_redis()
+            cleanups.append(cache.stop)
+            state["redis"] = {
+                "url": cache.url(),
+                "password": cache.password,
+                "pid": cache.process.pid,
+                "workdir": str(cache.workdir),
+            }
         _write_json(state_path, state)
         cleanups.append(lambda: state_path.unlink(missing_ok=True))
         print(f"harness up; state in {state_path}", flush=True)
@@ -166,6 +193,19 @@ def _cleanup_from_state(state: dict[str, Any]) -> None:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             if any(mark in cmdline for mark in (b"sshd", b"moto", b"gcp_storage_emulator")):
                 os.kill(pid, signal.SIGTERM)
+    # RabbitMQ's node and epmd lead process groups of their own (beam, erl_child_setup, ...).
+    for pid in state.get("rabbitmq", {}).get("pids", []):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"rabbitmq" in cmdline or b"epmd" in cmdline:
+                os.killpg(pid, signal.SIGKILL)
+    if "redis" in state:
+        with contextlib.suppress(OSError):
+            if b"redis-server" in Path(f"/proc/{state['redis']['pid']}/cmdline").read_bytes():
+                os.kill(state["redis"]["pid"], signal.SIGTERM)
+    for key in ("rabbitmq", "redis"):
+        if key in state:
+            shutil.rmtree(state[key]["workdir"], ignore_errors=True)
     for key in ("s3", "gcs"):
         if key in state:
             Path(state[key]["log"]).unlink(missing_ok=True)
