@@ -8,7 +8,6 @@ through that; before, the S3 probe gave up after two attempts and the GCS probe 
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -21,11 +20,13 @@ from backups.stores import Store, open_store
 from tests.harness import Service
 from tests.harness.faults import FaultProxy, any_request, s3_put_object
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 
 KEY = "db1/app/20240501T000000Z.dump"
 
 
-pytestmark = pytest.mark.usefixtures("aws_env")
+# These tests count retries and never time them: no need to sleep through random backoffs.
+pytestmark = pytest.mark.usefixtures("aws_env", "low_backoff_draws")
 
 
 def bucket_name() -> str:
@@ -95,10 +96,7 @@ def test_backup_db_survives_500s_on_the_probe(prod_cluster, s3_server, tmp_path)
             }
             inventory = write_inventory(tmp_path / "inv.yaml", {"db1": host})
             proxy.fail_next(2, status=500, match=s3_put_object)
-            done = subprocess.run(
-                ["maint", "backup.db", "-i", str(inventory), "--json"],
-                capture_output=True, text=True, timeout=120,
-            )  # fmt: skip
+            done = run_maint_cli(["backup.db", "-i", str(inventory), "--json"])
             assert done.returncode == 0, done.stderr
             assert proxy.faults_served == 2
         [outcome] = json.loads(done.stdout)["results"][0]["details"]["databases"]
