@@ -311,6 +311,7 @@ def test_keys_cannot_escape_the_store(backend: Backend) -> None:
 # --- S3 through the fault proxy -------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("low_backoff_draws")
 def test_s3_retries_failed_parts_and_completion(s3_proxy: FaultProxy) -> None:
     """500s on two UploadParts, a part whose connection drops and a 503 on the completion
     are all retried; the object is whole."""
@@ -324,6 +325,7 @@ def test_s3_retries_failed_parts_and_completion(s3_proxy: FaultProxy) -> None:
     assert backend.unfinished_uploads() == []
 
 
+@pytest.mark.usefixtures("low_backoff_draws")
 def test_s3_store_down_for_good_fails_and_leaves_nothing(s3_proxy: FaultProxy) -> None:
     """When every UploadPart fails, the write raises StoreError, aborts, and leaves nothing."""
     backend = s3_backend(s3_proxy.url, max_attempts=2)
@@ -407,6 +409,7 @@ def test_s3_parts_grow_so_big_dumps_fit_in_10000_parts(s3_server: Service, monke
 # --- GCS through the fault proxy ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("low_backoff_draws")
 def test_gcs_retries_failed_chunks(gcs_server: Service, monkeypatch) -> None:
     """503s on two resumable-upload chunks are retried; the object is whole."""
     with FaultProxy(gcs_server.url) as proxy:
