@@ -40,14 +40,16 @@ class Day:
     """What the application does before the day's rotation.
 
     LINES: lines written to each live file (a file not named gets none and, if it exists,
-    stays as it is); REMOVED: live files deleted before the run (the application is gone,
-    `missingok`); SECOND_RUN: lines written before a second rotation the same day (which must
-    rotate nothing under `daily`), or None for one run.
+    stays as it is); REMOVED: files deleted before the run (a live file: the application is
+    gone, `missingok`; a rotated one: an operator freed space); SECOND_RUN: lines written
+    before a second rotation the same day (which must rotate nothing under `daily`), or None
+    for one run; GAP: days since the previous run (more than one: the host was down).
     """
 
     lines: dict[str, int]
     removed: tuple[str, ...] = ()
     second_run: dict[str, int] | None = None
+    gap: int = 1
 
 
 def runbook_days(names: Sequence[str], count: int = 40) -> list[Day]:
@@ -57,7 +59,9 @@ def runbook_days(names: Sequence[str], count: int = 40) -> list[Day]:
     The days that matter: day 0 (files seen for the first time), day 5 (nothing written to
     the busy file: it is empty after day 4's rotation, `notifempty`), days 10 to 12 (the
     second file is removed, `missingok`; it comes back on day 13, created by the application
-    with its own mode), day 20 (two runs in one day), day 15 (a new file appears).
+    with its own mode), day 15 (a new file appears), day 20 (two runs in one day), day 25
+    (the busy file's fourth rotated copy was deleted by hand: a gap in the numbers), day 30
+    (the first run after three days down).
     """
     busy, *others = names
     occasional = others[0] if others else None
@@ -71,9 +75,13 @@ def runbook_days(names: Sequence[str], count: int = 40) -> list[Day]:
             lines[occasional] = 2
         if late and number >= 15:
             lines[late] = 1 + number % 2
-        removed = (occasional,) if occasional and number == 10 else ()
+        removed: tuple[str, ...] = ()
+        if occasional and number == 10:
+            removed = (occasional,)
+        if number == 25:
+            removed = (f"{busy}.4.gz",)
         second = {busy: 2} if number == 20 else None
-        days.append(Day(lines, removed, second))
+        days.append(Day(lines, removed, second, gap=3 if number == 30 else 1))
     return days
 
 
@@ -124,6 +132,7 @@ class Tree:
     counter: Path
     days: Sequence[Day]
     written: dict[str, int] = field(default_factory=dict)  # last line number per live file
+    discarded: set[tuple[str, int]] = field(default_factory=set)  # (live file, line) deleted
 
     def create(self) -> None:
         self.directory.mkdir(parents=True)
@@ -144,7 +153,12 @@ class Tree:
         self.written[name] = first + count - 1
 
     def remove(self, name: str) -> None:
-        (self.directory / name).unlink(missing_ok=True)
+        """Delete file NAME, remembering its lines as deliberately gone."""
+        path = self.directory / name
+        if path.exists():
+            live = _live_name(name, self.written)
+            self.discarded |= {(live, number) for number in _read_lines(path)}
+            path.unlink()
 
     def age(self, seconds: int = DAY_S) -> None:
         """Move every file's mtime SECONDS back: the files are a day older."""
@@ -161,14 +175,10 @@ class Tree:
         for entry in os.scandir(self.directory):
             if entry.name == "notes.txt":
                 continue
-            data = Path(entry.path).read_bytes()
-            compressed = data[:2] == b"\x1f\x8b"
-            if compressed:
-                data = gzip.decompress(data)
             info = entry.stat(follow_symlinks=False)
             files[entry.name] = FileRecord(
-                compressed=compressed,
-                lines=tuple(_line_numbers(data)),
+                compressed=_is_gzip(Path(entry.path)),
+                lines=tuple(_read_lines(Path(entry.path))),
                 mode=stat.S_IMODE(info.st_mode),
                 owner=pwd.getpwuid(info.st_uid).pw_name,
                 group=grp.getgrgid(info.st_gid).gr_name,
@@ -180,24 +190,26 @@ class Tree:
         """Lines of each live file missing or held twice across the tree.
 
         Every line written must be in exactly one file, except the oldest ones, which leave
-        with the file that rotates past KEEP: so per live file the lines present must be one
-        run of consecutive numbers ending at the last line written.
+        with the file that rotates past KEEP, and those of files deleted by hand: so per live
+        file, from the oldest line held to the last written, each line is held once or was
+        deleted by hand.
         """
         held: dict[str, list[int]] = {}
         for name, record in self.snapshot().files.items():
-            live = _live_name(name, self.written)
-            held.setdefault(live, []).extend(record.lines)
+            held.setdefault(_live_name(name, self.written), []).extend(record.lines)
         problems = []
         for live, last in sorted(self.written.items()):
             numbers = sorted(held.get(live, []))
+            if not numbers:
+                problems.append(f"{live}: every line lost")
+                continue
             duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
             if duplicated:
                 problems.append(f"{live}: lines {_ranges(tuple(duplicated))} held twice")
-            if numbers and numbers != list(range(numbers[0], last + 1)) and not duplicated:
-                missing = sorted(set(range(numbers[0], last + 1)) - set(numbers))
+            deleted = {number for name, number in self.discarded if name == live}
+            missing = sorted(set(range(numbers[0], last + 1)) - set(numbers) - deleted)
+            if missing:
                 problems.append(f"{live}: lines {_ranges(tuple(missing))} lost")
-            if not numbers and last:
-                problems.append(f"{live}: every line lost")
             if len(_files_of(live, self.directory)) > keep:
                 problems.append(f"{live}: more than {keep} rotated files kept")
         return problems
@@ -208,9 +220,9 @@ Rotate = Callable[[], None]
 
 @dataclass
 class Contender:
-    """A tool under comparison: how it ages its state by a day and how it rotates."""
+    """A tool under comparison: how it ages its state by some days and how it rotates."""
 
-    age: Callable[[], None]
+    age: Callable[[int], None]
     rotate: Rotate
 
 
@@ -226,10 +238,11 @@ def simulate(trees: Sequence[Tree], contenders: Sequence[Contender]) -> list[lis
     history = []
     for number in range(len(trees[0].days)):
         if number:
+            gap = trees[0].days[number].gap
             for contender in contenders:
-                contender.age()
+                contender.age(gap)
             for tree in trees:
-                tree.age()
+                tree.age(gap * DAY_S)
         for tree in trees:
             day = tree.days[number]
             for name in day.removed:
@@ -259,7 +272,7 @@ def logrotate_contender(config: Path, state: Path) -> Contender:
         if done.returncode != 0:
             raise AssertionError(f"logrotate failed ({done.returncode}): {done.stderr}")
 
-    return Contender(age=lambda: age_logrotate_state(state), rotate=rotate)
+    return Contender(age=lambda days: age_logrotate_state(state, days), rotate=rotate)
 
 
 def age_logrotate_state(state: Path, days: int = 1) -> None:
@@ -348,7 +361,16 @@ def logrotate_config(snippet: str, directory: Path, counter: Path, *, shared: bo
     return "\n".join(out) + "\n"
 
 
-def _line_numbers(data: bytes) -> list[int]:
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _read_lines(path: Path) -> list[int]:
+    """The line numbers in file PATH, decompressed if it is gzip."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
     return [int(line.rsplit(b" ", 1)[1]) for line in data.splitlines() if line]
 
 

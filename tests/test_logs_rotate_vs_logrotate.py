@@ -262,7 +262,7 @@ def _maint_contender(top: Path, rules: list[dict[str, Any]]) -> Contender:
         run = run_maint_text("logs.rotate", inventory, "--json")
         assert run.returncode == 0, f"maint logs.rotate exited {run.returncode}:\n{run.stderr}"
 
-    return Contender(age=lambda: age_maint_state(state), rotate=rotate)
+    return Contender(age=lambda days: age_maint_state(state, days), rotate=rotate)
 
 
 def _midnight(now: datetime) -> datetime:
