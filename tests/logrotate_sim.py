@@ -94,8 +94,11 @@ class FileRecord:
     mode: int
     owner: str
     group: str
+    link: str = ""  # the target, for a symbolic link
 
     def describe(self) -> str:
+        if self.link:
+            return f"a symbolic link to {self.link}"
         kind = "gzip" if self.compressed else "plain"
         numbers = _ranges(self.lines)
         return f"{kind} {oct(self.mode)} {self.owner}:{self.group} lines {numbers}"
@@ -138,7 +141,11 @@ class Tree:
         self.directory.mkdir(parents=True)
         # logrotate refuses a directory writable by a group other than root, or by others.
         self.directory.chmod(0o755)
+        # Left alone by both tools: a name no rule matches, a hidden file `*` does not match,
+        # and a symbolic link matching the rule (logrotate never rotates one; nor does maint).
         (self.directory / "notes.txt").write_text("not a log: no rule matches it\n")
+        (self.directory / ".hidden.log").write_text("hidden 1\n")
+        (self.directory / "linked.log").symlink_to("notes.txt")
         self.counter.touch()
 
     def write(self, name: str, count: int) -> None:
@@ -176,6 +183,9 @@ class Tree:
             if entry.name == "notes.txt":
                 continue
             info = entry.stat(follow_symlinks=False)
+            if entry.is_symlink():
+                files[entry.name] = FileRecord(False, (), 0, "", "", os.readlink(entry.path))
+                continue
             files[entry.name] = FileRecord(
                 compressed=_is_gzip(Path(entry.path)),
                 lines=tuple(_read_lines(Path(entry.path))),
