@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 
 from maintenance.errors import ConfigError
 from maintenance.scheduler.alerts import Alert, CheckState, Observation, evaluate, observe
+from maintenance.scheduler.channels import masked_url
 from maintenance.scheduler.config import load_notify
 from maintenance.scheduler.state import Outcome
 from maintenance.scheduler.state_postgres import PostgresState
@@ -220,6 +221,16 @@ def test_one_message_per_run_names_every_change_worst_first() -> None:
     assert alert.event == "failure"
 
 
+def test_channels_are_shown_without_secrets() -> None:
+    """Scheme and host only; no host at all where a service puts a token in its place."""
+    assert masked_url(f"mailtos://ops:{SECRET}@smtp.example.com:587?to=a@example.com") == (
+        "mailtos://smtp.example.com:587/…"
+    )
+    assert masked_url(f"json://127.0.0.1:8080/hooks/{SECRET}") == "json://127.0.0.1:8080/…"
+    assert masked_url(f"slack://T0000/B0000/{SECRET}") == "slack://…"
+    assert masked_url(f"tgram://123456:{SECRET}/987") == "tgram://…"
+
+
 # --- state kept in both stores --------------------------------------------------------------
 
 
@@ -309,8 +320,8 @@ def test_broken_notify_settings_are_refused_at_load(
 
 
 def test_config_check_refuses_a_bad_url_and_show_masks_the_good_ones(tmp_path: Path) -> None:
-    """Through the real command: exit 2 without a traceback or the secret; valid URLs are
-    masked by `config.check --show`."""
+    """Through the real commands: config.check and schedule.run exit 2 without a traceback or
+    the secret; valid URLs are masked by `config.check --show`."""
     good = [f"json://127.0.0.1:9/{SECRET}", f"mailto://ops:{SECRET}@example.com"]
     path = write_inventory(tmp_path / "inv.yaml", {"h": HEALTHY},
                            all_vars={"notify": {"urls": [*good, f"nope://{SECRET}"]}})  # fmt: skip
@@ -319,6 +330,11 @@ def test_config_check_refuses_a_bad_url_and_show_masks_the_good_ones(tmp_path: P
     assert done.returncode == 2, done.stderr
     assert "notify.urls[2]: unknown Apprise scheme 'nope'" in done.stderr
     assert SECRET not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    daemon = subprocess.run(["maint", "schedule.run", "-i", str(path)], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert daemon.returncode == 2  # checked by its forked child: the daemon never starts
+    assert "notify.urls[2]: unknown Apprise scheme 'nope'" in daemon.stderr
+    assert SECRET not in daemon.stdout + daemon.stderr
     write_inventory(path, {"h": HEALTHY}, all_vars={"notify": {"urls": good}})
     shown = subprocess.run(["maint", "config.check", "-i", str(path), "--show", "h"],
                            capture_output=True, text=True)  # fmt: skip

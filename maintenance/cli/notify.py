@@ -23,7 +23,7 @@ NOT_PINGED = "heartbeat URLs are not pinged: a test ping would report a run that
 
 def _test(flags: SimpleNamespace) -> None:
     from ..scheduler.alerts import notify_test_alert
-    from ..scheduler.channels import channels_of, deliver
+    from ..scheduler.channels import Message, channels_of, deliver
     from ..scheduler.config import load_notify
 
     configure_logging()
@@ -44,7 +44,7 @@ def _test(flags: SimpleNamespace) -> None:
             for channel in channels
         ]
     else:
-        sent = deliver(channels, notify_test_alert(), settings.timeout)
+        sent = deliver(channels, Message.of(notify_test_alert()), settings.timeout)
         results = [
             Result(label, Status.OK, summary="sent")
             if error is None

@@ -29,7 +29,8 @@ JSON = COMMON["json"]
 def _settings(inventory: str | None, check_args: bool = True) -> Settings:
     """The inventory's schedule, checked against the tasks that exist. Exit 2 if invalid.
 
-    CHECK_ARGS: the jobs' args values too, by building each task's plan (spec.flag_check).
+    CHECK_ARGS: the jobs' args values too, by building each task's plan (spec.flag_check),
+    and notify.urls with Apprise.
     """
     from ..scheduler.catalog import catalog_from
     from ..scheduler.config import load_settings
@@ -37,15 +38,16 @@ def _settings(inventory: str | None, check_args: bool = True) -> Settings:
 
     catalog = catalog_from(build_namespace(), check_args=check_args)
     try:
-        return load_settings(inventory_path(inventory), catalog)
+        return load_settings(inventory_path(inventory), catalog, check_urls=check_args)
     except ConfigError as exc:
         raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
 
 
 def _daemon_settings(inventory: str | None) -> Settings:
-    """_settings for the daemon, the jobs' args checked in a forked child: building the
-    tasks' plans imports their procedures (psycopg, cryptography, zstandard: about 20 MB)
-    that the daemon, which runs every job in a child process, never needs itself."""
+    """_settings for the daemon, the jobs' args and notify.urls checked in a forked child:
+    building the tasks' plans imports their procedures (psycopg, cryptography, zstandard:
+    about 20 MB), and Apprise loads its plugins (25 MB), which the daemon, running every job
+    and sending every alert from a child process, never needs itself."""
     settings = _settings(inventory, check_args=False)
     reader, writer = os.pipe()
     pid = os.fork()

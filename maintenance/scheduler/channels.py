@@ -2,9 +2,10 @@
 
 Apprise (one library for mail, Slack, JSON and ~100 other services, by URL) does the sending;
 the webhook keeps its own Slack/JSON body for the receivers written against it. Channels are
-sent to at once, each in a thread with a deadline, so a slow one costs at most the deadline
-and never stalls the daemon; one that fails is reported by its label, which shows the scheme
-and host only: the URLs are credentials.
+sent to at once, each in a thread with a deadline, so a slow one costs at most the deadline;
+one that fails is reported by its label, which shows the scheme and host only: the URLs are
+credentials. An alert travels as a Message, plain data, so that the daemon can hand it to a
+child process (sender.py) and never load Apprise itself.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -25,6 +28,8 @@ from ..secrets import mask_text
 from ..settings.scheduler import NotifySettings
 from .alerts import Alert
 
+# localhost, a dotted name or IPv4 address, or a bracketed IPv6 one; with a port or not.
+_NETWORK_HOST = re.compile(r"(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[0-9A-Fa-f:.]+\])(:\d+)?")
 ICONS = {
     "failure": ":red_circle:",
     "warning": ":large_yellow_circle:",
@@ -40,11 +45,26 @@ class ChannelError(MaintError):
     """A channel did not take the message; the words say why, without the URL's secrets."""
 
 
+@dataclass(frozen=True)
+class Message:
+    """An alert as the channels send it: a title (a mail's subject), a body, and the webhook's
+    Slack and JSON bodies."""
+
+    title: str
+    body: str
+    slack: dict[str, Any]
+    document: dict[str, Any]
+
+    @classmethod
+    def of(cls, alert: Alert) -> Message:
+        return cls(alert.title, alert.body, _slack_body(alert), alert.to_dict())
+
+
 class Channel(Protocol):
     label: str  # shown in logs and by notify.test: no secret in it
 
-    def send(self, alert: Alert) -> None:
-        """Deliver ALERT. Raise ChannelError."""
+    def send(self, message: Message) -> None:
+        """Deliver MESSAGE. Raise ChannelError."""
 
 
 class AppriseChannel:
@@ -53,9 +73,9 @@ class AppriseChannel:
     def __init__(self, index: int, url: str, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
-        self.label = f"urls[{index}] {masked_url(_private_url(url))}"
+        self.label = f"urls[{index}] {masked_url(url)}"
 
-    def send(self, alert: Alert) -> None:
+    def send(self, message: Message) -> None:
         import apprise
 
         plugin = apprise.Apprise.instantiate(self.url, suppress_exceptions=True)
@@ -64,7 +84,7 @@ class AppriseChannel:
         plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, self.timeout)
         plugin.socket_read_timeout = min(plugin.socket_read_timeout, self.timeout)
         with _apprise_reasons() as reasons:
-            sent = plugin.notify(body=alert.body, title=alert.title)
+            sent = plugin.notify(body=message.body, title=message.title)
         if not sent:
             raise ChannelError(mask_text("; ".join(reasons)) or "not delivered")
 
@@ -78,8 +98,8 @@ class WebhookChannel:
         self.timeout = timeout
         self.label = f"webhook_url {masked_url(url)}"
 
-    def send(self, alert: Alert) -> None:
-        body = webhook_body(self.style, alert)
+    def send(self, message: Message) -> None:
+        body = message.slack if self.style == "slack" else message.document
         request_url(self.url, json.dumps(body).encode(), self.timeout)
 
 
@@ -122,17 +142,17 @@ def url_problems(urls: Sequence[str]) -> list[str]:
     return problems
 
 
-def deliver(channels: Sequence[Channel], alert: Alert, timeout: float) -> dict[str, str | None]:
-    """Send ALERT to every channel at once; each label with None (sent) or why it was not.
+def deliver(channels: Sequence[Channel], message: Message, timeout: float) -> dict[str, str | None]:
+    """Send MESSAGE to every channel at once; each label with None (sent) or why it was not.
 
-    A channel still going after TIMEOUT twice (connect, then read) plus a grace is left
-    behind, reported as not answering: a hung service costs a bounded wait, not the caller.
+    A channel still going after deadline_s(TIMEOUT) is left behind, reported as not
+    answering: a hung service costs a bounded wait, not the caller.
     """
     outcome: dict[str, str | None] = {}
 
     def send(channel: Channel) -> None:
         try:
-            channel.send(alert)
+            channel.send(message)
             outcome[channel.label] = None
         except ChannelError as exc:
             outcome[channel.label] = str(exc)
@@ -145,12 +165,17 @@ def deliver(channels: Sequence[Channel], alert: Alert, timeout: float) -> dict[s
     ]
     for thread in threads:
         thread.start()
-    limit = 2 * timeout + GRACE_S
+    limit = deadline_s(timeout)
     deadline = time.monotonic() + limit
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     late = f"no answer within {limit:g}s"
     return {channel.label: outcome.get(channel.label, late) for channel in channels}
+
+
+def deadline_s(timeout: float) -> float:
+    """How long a channel may take: its connect and read timeouts, and a grace."""
+    return 2 * timeout + GRACE_S
 
 
 def request_url(url: str, body: bytes | None, timeout: float) -> None:
@@ -171,32 +196,25 @@ def request_url(url: str, body: bytes | None, timeout: float) -> None:
         raise ChannelError(mask_text(str(reason))) from None
 
 
-def webhook_body(style: str, alert: Alert) -> dict[str, Any]:
-    """The JSON posted to the webhook: Slack's {"text": ...} or the alert's document."""
-    if style == "slack":
-        lines = [f"{ICONS[alert.event]} *{alert.title}*"]
-        if alert.test:
-            lines.append(alert.body)
-        else:
-            lines += [f"• {change.line()}" for change in alert.changes]
-        return {"text": "\n".join(lines)}
-    return alert.to_dict()
+def _slack_body(alert: Alert) -> dict[str, Any]:
+    """Slack's {"text": ...}: the title in bold, then a bullet per change."""
+    lines = [f"{ICONS[alert.event]} *{alert.title}*"]
+    if alert.test:
+        lines.append(alert.body)
+    else:
+        lines += [f"• {change.line()}" for change in alert.changes]
+    return {"text": "\n".join(lines)}
 
 
 def masked_url(url: str) -> str:
-    """scheme://host:port/… : enough to tell which service, nothing of the path or user."""
+    """scheme://host:port/… : enough to tell which service, nothing of the path or user.
+
+    The host is shown when it is a DNS name or an address; services that put a token there
+    (slack://T000/…, tgram://BOT-TOKEN/…) show none: scheme://…
+    """
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}/…"
-
-
-def _private_url(url: str) -> str:
-    """The URL as Apprise shows it in privacy mode: tokens in the host are shortened too
-    (slack://T...0/…)."""
-    import apprise
-
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-    return plugin.url(privacy=True) if plugin is not None else url.partition("://")[0] + "://"
+    return f"{parts.scheme}://{host}/…" if _NETWORK_HOST.fullmatch(host) else f"{parts.scheme}://…"
 
 
 class _Reasons(logging.Handler):

@@ -124,11 +124,16 @@ class Settings:
 
 
 def load_settings(
-    inventory: str | Path, catalog: Catalog, environ: Mapping[str, str] | None = None
+    inventory: str | Path,
+    catalog: Catalog,
+    environ: Mapping[str, str] | None = None,
+    *,
+    check_urls: bool = True,
 ) -> Settings:
     """Read the schedule of INVENTORY and check it against the tasks of CATALOG.
 
-    Raise ConfigError listing every problem found.
+    CHECK_URLS: ask Apprise whether it can use each of notify.urls (the daemon has a forked
+    child do it, to stay without Apprise). Raise ConfigError listing every problem found.
     """
     environ = os.environ if environ is None else environ
     path = Path(inventory).absolute()
@@ -141,7 +146,7 @@ def load_settings(
         raise ConfigError(str(exc)) from None
     _register_urls(keys.notify)
     zone = ZoneInfo(keys.scheduler.timezone) if keys.scheduler.timezone else local_zone(environ)
-    problems = url_problems(keys.notify.urls)
+    problems = url_problems(keys.notify.urls) if check_urls else []
     jobs = _jobs(_schedule(keys, catalog), catalog, zone, problems, loaded)
     if problems:
         raise ConfigError(

@@ -1,12 +1,13 @@
 """Telling people and monitors how jobs went: alerts on state changes, and heartbeats.
 
-Alerts (alerts.py decides, channels.py sends): after each run, the states of the job, of each
-host and of each check are compared with the kept ones; changes, recoveries and the repeats
-of states still not OK go out as one message per run to every channel (`notify.urls` through
-Apprise, and `notify.webhook_url`). Heartbeat (healthchecks.io style): URL/start when a run
-starts, URL on success, URL/fail on failure, so a monitor notices a daemon that stopped
-running jobs. Each job pings its own URL (its `heartbeat_url`, else notify.heartbeat_url with
-`{job}` replaced by its name), so one failing job does not share a check with the others.
+Alerts (alerts.py decides, channels.py sends, from a child process: sender.py): after each
+run, the states of the job, of each host and of each check are compared with the kept ones;
+changes, recoveries and the repeats of states still not OK go out as one message per run to
+every channel (`notify.urls` through Apprise, and `notify.webhook_url`).
+Heartbeat (healthchecks.io style): URL/start when a run starts, URL on success, URL/fail on
+failure, so a monitor notices a daemon that stopped running jobs. Each job pings its own URL
+(its `heartbeat_url`, else notify.heartbeat_url with `{job}` replaced by its name), so one
+failing job does not share a check with the others.
 The URLs are credentials: logs show only scheme and host. An endpoint that is down costs a
 warning in the log, never the job.
 """
@@ -22,8 +23,9 @@ import structlog
 from ..secrets import register_secret
 from ..settings.scheduler import NotifySettings
 from .alerts import Alert, CheckState, Key, evaluate, observe
-from .channels import ChannelError, channels_of, deliver, masked_url, request_url
+from .channels import ChannelError, Message, channels_of, masked_url, request_url
 from .config import Job
+from .sender import deliver_in_child
 from .state import OK, Outcome, StateError, StateStore
 
 log = structlog.get_logger()
@@ -73,7 +75,7 @@ class Notifier:
         if not changes or not self.channels:
             return
         alert = Alert(job.name, job.task, slot, tuple(changes), outcome, self.settings.repeat)
-        sent = deliver(self.channels, alert, self.settings.timeout)
+        sent = deliver_in_child(self.settings, Message.of(alert))
         for channel, error in sent.items():
             if error is None:
                 bound.info("alert sent", channel=channel, title=alert.title)
