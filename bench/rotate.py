@@ -2,7 +2,8 @@
 
 Starts one sshd-backed loopback host through tests.harness (user fleet, a plain shell) and
 builds a tree of N live logs (default 1 000 in 10 directories, 16 KiB of log lines each),
-each with a rotated history (`.1` plain, `.2.gz` to `.5.gz`), owned by the fleet user. Both
+each with a rotated history (`.1` plain, `.2.gz` to `.5.gz`; --history 30 is the runbook's
+steady state), owned by the fleet user. Both
 tools get the birthday-scheduler runbook's configuration (daily, rotate 30, compress,
 delaycompress, missingok, notifempty, create, a postrotate run once: `sharedscripts` for
 logrotate, an inventory rule for the product) and a state saying every file last rotated
@@ -14,10 +15,10 @@ cold connection:
   product    `maint logs.rotate -i INV --json` (one listing round trip, one script)
   logrotate  `ssh HOST /usr/sbin/logrotate -s STATE CONF`
 
-Each run must rotate every file: N `.1` files with the live file's lines, N new `.2.gz`, N
-empty live files, the postrotate run once.
+Each run must rotate every file: N `.1` files, N new `.2.gz`, every history one longer (up to
+30), N empty live files, the postrotate run once.
 
-    python bench/rotate.py [--files 1000] [--rounds 5]
+    python bench/rotate.py [--files 1000] [--history 5] [--rounds 5]
 
 Target: product <= 2x logrotate.
 """
@@ -57,12 +58,13 @@ from tests.logrotate_sim import (  # noqa: E402
 
 TARGET = 2.0
 DIRECTORIES = 10
-HISTORY = 5  # rotated files per live file: .1 and .2.gz to .5.gz
+KEEP = 30  # the runbook's `rotate 30`
 LINE = b"2026-12-05T10:00:00Z INFO birthday-scheduler: job 4711 sent 12 greetings in 35 ms\n"
 
 
-def build_tree(tree: Path, files: int) -> None:
-    """FILES live logs in DIRECTORIES directories, each with its rotated history."""
+def build_tree(tree: Path, files: int, history: int) -> None:
+    """FILES live logs in DIRECTORIES directories, each with HISTORY rotated files (`.1`,
+    then `.2.gz` and on)."""
     user = pwd.getpwnam("fleet")
     body = LINE * (16384 // len(LINE))
     compressed = subprocess.run(["gzip", "-n"], input=body, capture_output=True, check=True).stdout
@@ -73,7 +75,7 @@ def build_tree(tree: Path, files: int) -> None:
         name = f"app-{index}.log"
         (directory / name).write_bytes(body)
         (directory / f"{name}.1").write_bytes(body)
-        for number in range(2, HISTORY + 1):
+        for number in range(2, history + 1):
             (directory / f"{name}.{number}.gz").write_bytes(compressed)
     for root, dirs, names in os.walk(tree):
         for name in [*dirs, *names]:
@@ -121,26 +123,29 @@ def restore(saved: Path, live: Path) -> None:
     subprocess.run(["cp", "-a", str(saved), str(live)], check=True)
 
 
-def check_rotated(tree: Path, files: int, marker: Path, who: str) -> None:
-    """Raise unless every live file rotated once and the postrotate ran once."""
-    plain = rotated = empty = 0
+def check_rotated(tree: Path, files: int, history: int, marker: Path, who: str) -> None:
+    """Raise unless every live file rotated once (an empty live file, a plain `.1`, a new
+    `.2.gz`, the history one longer up to KEEP) and the postrotate ran once."""
+    plain = compressed = rotated = empty = 0
     for _, _, names in os.walk(tree):
         for name in names:
             plain += name.endswith(".log.1")
-            rotated += name.endswith(f".log.{HISTORY + 1}.gz")
+            compressed += name.endswith(".log.2.gz")
+            rotated += ".log." in name
     for directory in tree.iterdir():
         empty += sum(1 for path in directory.glob("*.log") if path.stat().st_size == 0)
     runs = len(marker.read_text().splitlines()) if marker.exists() else 0
-    if (plain, rotated, empty, runs) != (files, files, files, 1):
+    expected = (files, files, files * min(history + 1, KEEP), files, 1)
+    if (plain, compressed, rotated, empty, runs) != expected:
         raise RuntimeError(
-            f"{who}: {plain} .1 files, {rotated} .{HISTORY + 1}.gz, {empty} empty live files,"
-            f" postrotate ran {runs} times; expected {files} each and 1 run"
+            f"{who}: {plain} .1 files, {compressed} .2.gz, {rotated} rotated files, {empty}"
+            f" empty live files, postrotate ran {runs} times; expected {expected}"
         )
     marker.unlink()
 
 
 def product(
-    fleet: SshFleet, workdir: Path, home: Path, saved: Path, tree: Path, files: int
+    fleet: SshFleet, workdir: Path, home: Path, saved: Path, tree: Path, files: int, history: int
 ) -> Contender:
     """`maint logs.rotate` with its state primed; tree and state restored before each run.
     Its state directory (the `state_dir` var) and postrotate marker are in HOME."""
@@ -180,13 +185,13 @@ def product(
             raise RuntimeError(f"maint exited {run.returncode}:\n{run.stderr[-3000:]}") from None
         if run.returncode != 0:
             raise RuntimeError(f"maint exited {run.returncode}:\n{run.stderr[-3000:]}")
-        check_rotated(tree, files, marker, "maint logs.rotate")
+        check_rotated(tree, files, history, marker, "maint logs.rotate")
 
     return Contender("maint logs.rotate", run, verify, ssh_logins=1)
 
 
 def baseline(
-    fleet: SshFleet, workdir: Path, home: Path, saved: Path, tree: Path, files: int
+    fleet: SshFleet, workdir: Path, home: Path, saved: Path, tree: Path, files: int, history: int
 ) -> Contender:
     """`logrotate -s STATE CONF` over plain ssh, with a state primed the same way; its
     configuration and state in HOME, owned by the fleet user (logrotate ignores a
@@ -215,7 +220,7 @@ def baseline(
     def verify(run: Run) -> None:
         if run.returncode != 0:
             raise RuntimeError(f"logrotate exited {run.returncode}: {run.stderr[-2000:]}")
-        check_rotated(tree, files, marker, "logrotate")
+        check_rotated(tree, files, history, marker, "logrotate")
 
     return Contender("ssh logrotate", run, verify, ssh_logins=1)
 
@@ -223,6 +228,9 @@ def baseline(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=1000, help="live log files (default 1000)")
+    parser.add_argument(
+        "--history", type=int, default=5, help="rotated files per live file (default 5)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     args = parser.parse_args()
@@ -234,9 +242,10 @@ def main() -> int:
     saved, tree = trees / "saved", trees / "tree"
     fleet = start_fleet(1, workdir / "ssh", user="fleet")
     try:
-        build_tree(saved, args.files)
-        the_product = product(fleet, workdir, trees / "maint", saved, tree, args.files)
-        the_baseline = baseline(fleet, workdir, trees / "logrotate", saved, tree, args.files)
+        build_tree(saved, args.files, args.history)
+        sizes = (saved, tree, args.files, args.history)
+        the_product = product(fleet, workdir, trees / "maint", *sizes)
+        the_baseline = baseline(fleet, workdir, trees / "logrotate", *sizes)
         the_startup = startup(workdir)
         contenders = [the_product, the_baseline, the_startup]
         measure(contenders, args.rounds, args.warmup, fleet.logins)
@@ -258,7 +267,7 @@ def report(
     """Print the table and the ratio against the target; return the JSON figures."""
     print(
         f"\nrotate: {args.files} live files in {DIRECTORIES} directories (each with "
-        f"{HISTORY} rotated files) over SSH (1 host), {args.rounds} rounds (+{args.warmup} "
+        f"{args.history} rotated files) over SSH (1 host), {args.rounds} rounds (+{args.warmup} "
         "warm-up), cold connections, whole process; tree and state restored untimed"
     )
     print(f"{'what':<28} {'median s':>9} {'min s':>7} {'max s':>7} {'cpu s':>6} {'ratio':>7}")
@@ -276,6 +285,7 @@ def report(
     figures: dict[str, object] = {
         "bench": "rotate",
         "files": args.files,
+        "history": args.history,
         "rounds": args.rounds,
         "product_s": round(product_s, 3),
         "baseline_s": round(baseline_s, 3),
