@@ -18,11 +18,10 @@ from pydantic import ValidationError
 from backups.archive.catalog import CLOCK_SKEW
 from backups.archive.freshness import backup_freshness
 
-from . import pg
 from .errors import ConfigError, MaintError
 from .inventory import Host
 from .monitoring import Check, State, grade_high, grade_low, host_result, worst
-from .probes import start_probes
+from .probes import ProbeContext, start_probes
 from .results import Result
 from .runners import Runner
 from .settings.flags import flag_error, overridden
@@ -109,20 +108,20 @@ SELECT
 """
 
 
-def postgres_checks(
-    host: Host, runner: Runner, config: HealthSettings
-) -> tuple[list[Check], list[str]]:
+def postgres_checks(context: ProbeContext, config: HealthSettings) -> tuple[list[Check], list[str]]:
     """Connections vs max_connections, long queries, idle-in-transaction sessions, version;
     and the databases that must have backups (`postgres.databases`, else the server's, listed
     as backup.db lists them, so a database nobody ever backed up is missed, not invisible).
 
-    One tunnel and one connection serve both. When the server cannot be reached its check is
+    One connection serves both, through the host's one tunnel (postgres.ssh_tunnel), which
+    CONTEXT shares with the sql probes. When the server cannot be reached its check is
     CRITICAL and the list is empty: freshness then falls back to what the store holds.
     """
     import psycopg  # here, not at the top: hosts without a DSN never need it
 
     try:
-        with pg.reach(host, runner, "health.check") as server, server.connect() as connection:
+        server = context.postgres()
+        with server.connect() as connection:
             row = connection.execute(
                 _ACTIVITY_SQL,
                 {
@@ -222,11 +221,12 @@ def _age_check(
 def check_host(host: Host, runner: Runner, options: HealthOptions | None) -> Result:
     """Run every health check on HOST; the Result's details carry each check and the worst state."""
     config = host_health(host, options)
-    with start_probes(host, runner, config.probes) as probes:  # they run while these do
+    with ProbeContext(host, runner) as context:
+        probes = start_probes(context, config.probes)  # they run while the checks below do
         checks = disk_checks(runner, config)
         databases = list(host.settings.postgres.databases or [])
         if host.settings.postgres.dsn:
-            server_checks, databases = postgres_checks(host, runner, config)
+            server_checks, databases = postgres_checks(context, config)
             checks += server_checks
         if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
             checks += freshness_checks(host, databases, config)

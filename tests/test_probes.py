@@ -255,6 +255,29 @@ def _jobs(cluster, database: str, stuck: int) -> None:
     )
 
 
+def test_sql_probes_share_the_hosts_tunnel(
+    prod_cluster, ssh_fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """postgres.ssh_tunnel: with this machine cut off from the server (libpq sent nowhere
+    unless told the tunnel's end), the sql probes and the built-in server checks still
+    answer, all at once, through the host's tunnel."""
+    monkeypatch.setenv("PGHOSTADDR", "127.0.0.9")  # nothing listens there
+    host = {
+        **ssh_fleet.hosts[1].inventory_vars(),
+        **fleet_vars(ssh_fleet),
+        "postgres": {"dsn": prod_cluster.dsn(), "ssh_tunnel": True},
+    }
+    probes = [
+        {"name": "sessions", "sql": "SELECT count(*) FROM pg_stat_activity", "crit": 10000},
+        {"name": "databases", "sql": "SELECT count(*) FROM pg_database", "warn": 1, "crit": 0,
+         "worse": "lower"},
+    ]  # fmt: skip
+    checks = health_of(tmp_path, probes, host)
+    assert checks["postgres version"]["message"].startswith("PostgreSQL 15")
+    assert (checks["sessions"]["state"], checks["databases"]["state"]) == ("OK", "OK")
+    assert checks["databases"]["value"] >= 3
+
+
 def test_sql_probe_without_a_server_is_refused_before_anything_runs(tmp_path: Path) -> None:
     inventory = write_inventory(
         tmp_path / "inv.yaml",

@@ -44,32 +44,25 @@ def probe_function(kind: str) -> ProbeFunction:
 
 def run_probes(host: Host, runner: Runner, probes: Sequence[ProbeBase]) -> list[Check]:
     """A check per probe of HOST, in the order of PROBES, all run at the same time."""
-    with start_probes(host, runner, probes) as running:
-        return running.checks()
+    with ProbeContext(host, runner) as context:
+        return start_probes(context, probes).checks()
 
 
-def start_probes(host: Host, runner: Runner, probes: Sequence[ProbeBase]) -> RunningProbes:
-    """HOST's PROBES started, each in its own thread: the caller may do other work (the
-    built-in checks) while they run, then collect them with `checks()` inside the `with`."""
-    return RunningProbes(ProbeContext(host, runner), probes)
+def start_probes(context: ProbeContext, probes: Sequence[ProbeBase]) -> RunningProbes:
+    """PROBES started, each in its own thread: the caller may do other work (health.check's
+    built-in checks) while they run, then collect them with `checks()` while CONTEXT is open."""
+    return RunningProbes([_Run(probe, context) for probe in probes])
 
 
 class RunningProbes:
-    """Probes under way; leaving the `with` closes what they share (a tunnel)."""
+    """Probes under way."""
 
-    def __init__(self, context: ProbeContext, probes: Sequence[ProbeBase]) -> None:
-        self._context = context
-        self._runs = [_Run(probe, context) for probe in probes]
+    def __init__(self, runs: list[_Run]) -> None:
+        self._runs = runs
 
     def checks(self) -> list[Check]:
         """Each probe's check, in order, once it is done or its time is up."""
         return [run.check() for run in self._runs]
-
-    def __enter__(self) -> RunningProbes:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._context.__exit__(None, None, None)
 
 
 class _Run:
