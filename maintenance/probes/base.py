@@ -24,8 +24,9 @@ TASK = "health.check"
 class ProbeContext:
     """HOST and its RUNNER, for the probes of one health.check of the host.
 
-    Resources probes share (one tunnel to the PostgreSQL server for every sql probe) are
-    opened on first use, by whichever probe's thread comes first, and closed with the context.
+    What they share (the tunnel to the PostgreSQL server, for every sql probe and for
+    health.check's own server checks) is opened on first use, by whichever thread comes
+    first, and closed with the context.
     """
 
     def __init__(self, host: Host, runner: Runner) -> None:

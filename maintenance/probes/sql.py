@@ -3,10 +3,10 @@ jobs, connections in a state), graded against `warn` and `crit`.
 
 The query runs in a read-only transaction that is rolled back, with `statement_timeout` set
 to the probe's timeout: a probe looks, it never changes anything. All sql probes of a host
-share one tunnel (postgres.ssh_tunnel); each opens its own connection, since probes run at
-the same time and may name different databases. The server unreachable is CRITICAL, as the
-built-in postgres check says it; a query PostgreSQL refuses is UNKNOWN (the probe is wrong,
-not the service).
+share one tunnel (postgres.ssh_tunnel) with health.check's server checks; each opens its own
+connection, since probes run at the same time and may name different databases. The server
+unreachable is CRITICAL, as the built-in postgres check says it; a query PostgreSQL refuses
+is UNKNOWN (the probe is wrong, not the service).
 """
 
 from __future__ import annotations
