@@ -493,3 +493,47 @@ def test_imported_snippet_rotates_over_ssh_and_a_refused_one_stops_every_host(
     assert names(tree / "other") == {"b.log.1"}
     assert (tree / "runs").read_text() == "reopened\n"
     assert results[node01]["details"]["rules"][0]["postrotate"] == [{"exit": 0, "output": ""}]
+
+
+def _utc(text: str) -> float:
+    return datetime.fromisoformat(text + "+00:00").timestamp()
+
+
+@pytest.mark.parametrize(
+    ("keys", "last", "now", "size", "due"),
+    [
+        ({"cadence": "daily"}, "2026-12-05 23:59", "2026-12-06 00:01", 10, True),
+        ({"cadence": "daily"}, "2026-12-06 00:01", "2026-12-06 23:59", 10, False),
+        # weekly as logrotate 3.21: 7 calendar days, or a Sunday after another day
+        ({"cadence": "weekly"}, "2026-11-29 10:02", "2026-12-06 09:02", 10, True),
+        ({"cadence": "weekly"}, "2026-12-04 10:00", "2026-12-07 09:00", 10, False),
+        ({"cadence": "weekly"}, "2026-12-05 10:00", "2026-12-06 09:00", 10, True),
+        ({"cadence": "monthly"}, "2026-11-30 23:00", "2026-12-01 01:00", 10, True),
+        ({"cadence": "monthly"}, "2026-12-01 01:00", "2026-12-31 23:00", 10, False),
+        # more than 25 hours in the future rotates at once; less compares dates
+        ({"cadence": "monthly"}, "2026-12-08 00:00", "2026-12-06 09:00", 10, True),
+        ({"cadence": "weekly"}, "2026-12-07 00:00", "2026-12-06 09:00", 10, False),
+        ({"cadence": "daily", "minsize": 100}, "2026-12-05 09:00", "2026-12-06 09:00", 99, False),
+        ({"cadence": "daily", "maxsize": 100}, "2026-12-06 08:00", "2026-12-06 09:00", 101, True),
+        ({"size": 100}, "2026-12-06 08:00", "2026-12-06 09:00", 100, True),
+        ({"size": 100}, "2026-12-01 08:00", "2026-12-06 09:00", 99, False),
+        (
+            {"cadence": "daily", "not_if_empty": True},
+            "2026-12-01 08:00",
+            "2026-12-06 09:00",
+            0,
+            False,
+        ),
+    ],
+)
+def test_when_a_file_is_due_follows_logrotate(
+    keys: dict[str, Any], last: str, now: str, size: int, due: bool
+) -> None:
+    """Cadences on the host's calendar (UTC here), minsize, maxsize, size and notifempty."""
+    from maintenance.logs.plan import LogFile
+    from maintenance.logs.rotate_plan import Clock, is_due
+    from maintenance.logs.rotation import Glob, RotateRule
+
+    rule = RotateRule("logs[0]", (Glob.parse("/srv/app/*.log"),), 3, **keys)
+    live = LogFile(b"/srv/app/a.log", "f", size, 0.0)
+    assert is_due(rule, live, _utc(last), Clock(_utc(now)), force=False)[0] is due

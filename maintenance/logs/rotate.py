@@ -25,7 +25,7 @@ from ..runners import Runner
 from .logrotate_conf import parse_logrotate
 from .plan import LogFile, display_path
 from .rotate_plan import Clock, Listing, RulePlan, Step, plan_rules
-from .rotate_script import journal, read_outcome, resume_command, start_command
+from .rotate_script import NO_PYTHON, journal, read_outcome, resume_command, start_command
 from .rotate_state import StateFiles, parse_state, state_dir_shell, state_files
 from .rotation import RotateRule, from_setting
 
@@ -153,7 +153,7 @@ def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
             for plan in plans
             for f in plan.rotating
         }
-        script = journal(state_dir, files, steps, state, rotated)
+        script = journal(steps, state, rotated)
         outcome_data = _run(runner, start_command(state_dir, files), script)
     return _result(host, plans, steps, outcome_data, resumed)
 
@@ -227,6 +227,8 @@ def _ordered_steps(plans: Sequence[RulePlan]) -> list[Step]:
 
 def _run(runner: Runner, command: str, stdin: bytes | None = None) -> bytes:
     code, data, stderr = _stream(runner, command, stdin)
+    if code == NO_PYTHON:
+        raise CommandError("logs.rotate needs python3 on the host (3.8 or later)")
     if code != 0:
         raise CommandError(
             f"the rotation journal stopped (exit {code}): {stderr.strip()[-2000:] or 'killed'}; "

@@ -21,7 +21,10 @@ from .rotation import TEMPORARY_SUFFIX, RotateRule, rotated_stem
 from .rules import COMPRESSED_SUFFIXES, pattern_regex
 
 _ROTATED_SUFFIXES = (b"", b".gz", b".zst")
-_WEEK = 7 * 86400
+# logrotate rotates at once only past 25 hours in the future (a clock set back a little,
+# or a time zone change, otherwise compares dates); `weekly` rotates on Sundays (weekday 0).
+_FUTURE = 25 * 3600
+_WEEK_STARTS = 0
 
 
 @dataclass(frozen=True)
@@ -214,19 +217,19 @@ def is_due(
 
 
 def _cadence_due(rule: RotateRule, last: float, clock: Clock) -> tuple[bool, str]:
-    now, then = clock.local(clock.now), clock.local(last)
-    if then.date() > now.date():
+    """logrotate 3.21's findNeedRotating: calendar dates on the host's clock."""
+    if last - clock.now > _FUTURE:
         return True, "last rotated in the future"
-    if then.date() == now.date():
-        return False, "rotated today"
+    now, then = clock.local(clock.now).date(), clock.local(last).date()
     if rule.cadence == "weekly":
-        weekday, last_weekday = (now.weekday() + 1) % 7, (then.weekday() + 1) % 7  # Sunday 0
-        due = weekday < last_weekday or clock.now - last > _WEEK
+        days = (now - then).days
+        due = days >= 7 or (days >= 1 and now.isoweekday() % 7 == _WEEK_STARTS)
         return due, "a new week" if due else "rotated this week"
     if rule.cadence == "monthly":
         due = (now.year, now.month) != (then.year, then.month)
         return due, "a new month" if due else "rotated this month"
-    return True, "a new day"
+    due = now != then
+    return due, "a new day" if due else "rotated today"
 
 
 class _Blocked(Exception):
