@@ -38,7 +38,7 @@ def list_files(runner: Runner, rule: LogRule) -> tuple[float, list[LogFile]]:
     Raise RuleError when the base is missing, not a directory or a symbolic link, when the
     rule asks for zstd and the host has none, or when find fails.
     """
-    output = _stream(runner, _listing_command(rule))
+    output = run_bytes(runner, _listing_command(rule))
     if output.exit_code == _NO_BASE:
         raise RuleError(
             f"base directory {rule.base} does not exist, is not a directory, or is a "
@@ -111,7 +111,7 @@ def compress_files(
             'exit "$status"',
         ]
     )
-    output = _stream(runner, script, _nul_list(paths))
+    output = run_bytes(runner, script, _nul_list(paths))
     sizes = {path[: -len(suffix)]: size for path, size in _sized_paths(output.data)}
     return sizes, output.stderr
 
@@ -125,7 +125,7 @@ def delete_files(
         f'exec xargs -0 -r sh -c \'exec find -P "$@" -maxdepth 0 {_recheck(cutoff)} -delete '
         '-printf "%s %p\\0"\' sh'
     )
-    output = _stream(runner, script, _nul_list(paths))
+    output = run_bytes(runner, script, _nul_list(paths))
     return dict(_sized_paths(output.data)), output.stderr
 
 
@@ -148,16 +148,16 @@ def _sized_paths(data: bytes) -> list[tuple[bytes, int]]:
 
 
 @dataclass(frozen=True)
-class _Output:
+class Output:
     exit_code: int
     data: bytes
     stderr: str
 
 
-def _stream(runner: Runner, script: str, stdin: bytes | None = None) -> _Output:
+def run_bytes(runner: Runner, script: str, stdin: bytes | None = None) -> Output:
     """Run SCRIPT keeping stdout as bytes (run() would decode, mangling odd file names)."""
     buffer = io.BytesIO()
     result = runner.stream(
         script, stdout=buffer, stdin=io.BytesIO(stdin) if stdin is not None else None
     )
-    return _Output(result.exit_code, buffer.getvalue(), result.stderr)
+    return Output(result.exit_code, buffer.getvalue(), result.stderr)

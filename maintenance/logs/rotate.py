@@ -10,7 +10,6 @@ refused directive anywhere stops the whole run with exit 2.
 
 from __future__ import annotations
 
-import io
 import shlex
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from ..results import Result, Status
 from ..runners import Runner
 from .logrotate_conf import parse_logrotate
 from .plan import LogFile, display_path
+from .remote import run_bytes
 from .rotate_plan import Clock, Listing, RulePlan, Step, plan_rules
 from .rotate_script import NO_PYTHON, journal, read_outcome, resume_command, start_command
 from .rotate_state import StateFiles, parse_state, state_dir_shell, state_files
@@ -118,7 +118,7 @@ def _read_files(host: Host, runner: Runner, _: object) -> Result:
         f"else printf 'X\\000\\000'; fi"
         for q in map(shlex.quote, paths)
     )
-    data = _stream(runner, script)[1].split(b"\0")
+    data = run_bytes(runner, script).data.split(b"\0")
     files: dict[str, str | None] = {}
     for index, path in enumerate(paths):
         found, text = data[2 * index], data[2 * index + 1]
@@ -144,7 +144,7 @@ def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
         listing = list_host(runner, rules, state_dir, files)
     plans, state = plan_rules(rules, listing, options.force)
     if options.dry_run:
-        return _dry_run_result(host, plans, listing)
+        return _dry_run_result(host, plans)
     steps = _ordered_steps(plans)
     outcome_data = b""
     if any(step.kind != "postrotate" for step in steps) or state != listing.state:
@@ -185,10 +185,10 @@ def list_host(
             f"printf 'B {index}\\000'; find -P {quoted} -mindepth 1{limit} "
             "-printf '%y %n %s %T@ %P\\0'; fi"
         )
-    code, data, stderr = _stream(runner, "\n".join(lines))
-    if code != 0:
-        raise CommandError(f"listing the log directories failed: {stderr.strip()[-2000:]}")
-    return _parse_listing(data, bases)
+    output = run_bytes(runner, "\n".join(lines))
+    if output.exit_code != 0:
+        raise CommandError(f"listing the log directories failed: {output.stderr.strip()[-2000:]}")
+    return _parse_listing(output.data, bases)
 
 
 def _parse_listing(data: bytes, bases: list[str]) -> Listing:
@@ -226,7 +226,8 @@ def _ordered_steps(plans: Sequence[RulePlan]) -> list[Step]:
 
 
 def _run(runner: Runner, command: str, stdin: bytes | None = None) -> bytes:
-    code, data, stderr = _stream(runner, command, stdin)
+    output = run_bytes(runner, command, stdin)
+    code, data, stderr = output.exit_code, output.data, output.stderr
     if code == NO_PYTHON:
         raise CommandError("logs.rotate needs python3 on the host (3.8 or later)")
     if code != 0:
@@ -237,15 +238,7 @@ def _run(runner: Runner, command: str, stdin: bytes | None = None) -> bytes:
     return data
 
 
-def _stream(runner: Runner, script: str, stdin: bytes | None = None) -> tuple[int, bytes, str]:
-    buffer = io.BytesIO()
-    result = runner.stream(
-        script, stdout=buffer, stdin=io.BytesIO(stdin) if stdin is not None else None
-    )
-    return result.exit_code, buffer.getvalue(), result.stderr
-
-
-def _dry_run_result(host: Host, plans: Sequence[RulePlan], listing: Listing) -> Result:
+def _dry_run_result(host: Host, plans: Sequence[RulePlan]) -> Result:
     rows: list[dict[str, Any]] = []
     for plan in plans:
         for file_plan in plan.files:

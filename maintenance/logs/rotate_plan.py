@@ -9,7 +9,6 @@ and the fresh `.1` is compressed only after that, once the program writes to its
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -369,7 +368,3 @@ def _postrotate(rule: RotateRule, rotating: list[FilePlan]) -> list[Step]:
     if rule.shared_scripts:
         return [Step("postrotate", rule.label.encode(), command=rule.postrotate)]
     return [Step("postrotate", f.file.path, command=rule.postrotate, unit=f.unit) for f in rotating]
-
-
-def host_clock(epoch: float | None = None, offset_s: int = 0) -> Clock:
-    return Clock(time.time() if epoch is None else epoch, offset_s)
