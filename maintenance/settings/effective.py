@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from .durations import Age
 from .host import HostSettings
+from .logs import CreateSpec
 
 Row = tuple[str, Any, str]
 
@@ -49,6 +50,8 @@ def written(value: Any) -> Any:
     """VALUE as the inventory would write it: '26h' for a duration, '12mo' for an age."""
     if isinstance(value, Age):
         return value.text
+    if isinstance(value, CreateSpec):
+        return value.as_written() or True
     if isinstance(value, timedelta):
         return _duration(value)
     if isinstance(value, BaseModel):

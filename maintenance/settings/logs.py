@@ -82,8 +82,12 @@ class CreateSpec:
     group: str | None = None
 
     def words(self) -> str:
+        return self.as_written() or "as the rotated file"
+
+    def as_written(self) -> str:
+        """'0644 app app' as the inventory writes it; empty for `create: true`."""
         parts = [f"{self.mode:04o}" if self.mode is not None else None, self.owner, self.group]
-        return " ".join(part for part in parts if part is not None) or "as the rotated file"
+        return " ".join(part for part in parts if part is not None)
 
 
 def parse_create(text: str) -> CreateSpec:
