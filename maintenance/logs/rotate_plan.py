@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from ..settings.logs import CreateSpec
 from ..units import format_size
+from .journal import TEMPORARY
 from .plan import LogFile, display_path
-from .rotation import TEMPORARY_SUFFIX, RotateRule, rotated_stem
+from .rotation import RotateRule, rotated_stem
 from .rules import COMPRESSED_SUFFIXES, pattern_regex
 
 _ROTATED_SUFFIXES = (b"", b".gz", b".zst")
@@ -161,7 +162,7 @@ def _live_files(rule: RotateRule, listing: Listing) -> tuple[list[LogFile], str 
 
 
 def _is_live(path: bytes, names: set[bytes]) -> bool:
-    if path.endswith(COMPRESSED_SUFFIXES) or path.endswith(TEMPORARY_SUFFIX):
+    if path.endswith(COMPRESSED_SUFFIXES) or path.endswith(TEMPORARY):  # or our copy in the making
         return False
     directory, _, name = path.rpartition(b"/")
     stem = rotated_stem(name)

@@ -10,14 +10,11 @@ from typing import Literal
 
 from ..settings.durations import Age
 from ..settings.logs import CreateSpec, LogRule, split_glob
-from .journal import TEMPORARY
 
 Cadence = Literal["daily", "weekly", "monthly"]
 COMPRESS_SUFFIXES = {"gz": b".gz", "zstd": b".zst"}
 # Names a rotation gives: app.log.3, app.log.3.gz, app.log-20261203, app.log-20261203.zst.
 ROTATED_NAME = re.compile(rb"(?s)(.+?)(?:\.([0-9]+)|-([0-9]{8}))(\.gz|\.zst)?")
-# A half-written copy of ours, left by an interrupted run: never a live log.
-TEMPORARY_SUFFIX = TEMPORARY
 
 
 @dataclass(frozen=True)
