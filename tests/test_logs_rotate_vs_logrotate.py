@@ -295,20 +295,7 @@ CADENCE_CASES: dict[str, tuple[str, Callable[[datetime], datetime]]] = {
 }
 
 
-WEEKLY_3_21 = pytest.mark.xfail(
-    reason="weekly follows logrotate before 3.20 (a new Sunday-based week, or 7x24 h), not"
-    " 3.21 (7 calendar days, or the weekday, Sunday by default); differs by weekday",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(case, marks=WEEKLY_3_21) if cadence == "weekly" else case
-        for case, (cadence, _) in CADENCE_CASES.items()
-    ],
-)
+@pytest.mark.parametrize("case", CADENCE_CASES)
 def test_cadence_decides_as_logrotate_does(case: str, tmp_path: Path) -> None:
     """Given the same last rotation, the product rotates now exactly when logrotate would."""
     cadence, last_rotated = CADENCE_CASES[case]
