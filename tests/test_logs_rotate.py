@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -348,7 +349,7 @@ def test_an_interrupted_run_is_finished_by_the_next_without_rotating_twice(
     assert names(first) == {"a.log.1.gz"}
     assert gzip.decompress((first / "a.log.1.gz").read_bytes()) == b"a\n"
     assert names(second) == {"b.log.1"}
-    assert names(tree / "state") == {STATE}
+    assert names(tree / "state") == {STATE, state_files("local1").lock}
     assert rotate(host).details["rotated"] == 0  # both rotated today: not again
 
 
@@ -373,6 +374,57 @@ def test_an_unknown_owner_fails_the_rotation_before_anything_moved(
     assert names(logs) == {"app.log", "app.log.1", "ok.log.1"}
     assert (logs / "app.log.1").read_text() == "older\n"
     assert [r["failed"] for r in result.details["rules"]] == [1, 0]
+
+
+def journals_running(journal: Path) -> int:
+    """How many processes run JOURNAL (python3 JOURNAL fresh), from /proc."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        count += os.fsencode(journal) in words
+    return count
+
+
+def test_two_runs_at_once_rotate_once(tree: Path, tmp_path: Path) -> None:
+    """The first run's journal holds the host's lock through its postrotate; the second,
+    which listed the same due file meanwhile, waits, finds the state replaced and changes
+    nothing: the file rotates once."""
+    logs, started, go = tree / "logs", tree / "started", tree / "go"
+    write(logs / "app.log", "once\n")
+    hold = f"touch {started}; while [ ! -e {go} ]; do sleep 0.05; done"
+    host = local_host(tree, tmp_path, [rule(tree, postrotate=hold)])
+    rotate(host)
+    a_day_passes(tree)
+    command = ["maint", "logs.rotate", "-i", str(tmp_path / "inventory.yaml"), "--json"]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
+
+    first = start()
+    wait_for(started.exists)  # the first journal is in its postrotate, holding the lock
+    second = start()
+    journal = tree / "state" / state_files("local1").journal
+    wait_for(lambda: journals_running(journal) == 2)  # the second journal waits for it
+    go.touch()
+    documents = [
+        json.loads(run.communicate(timeout=60)[0])["results"][0] for run in (first, second)
+    ]
+
+    assert [d["status"] for d in documents] == ["changed", "failed"]
+    assert (
+        "another logs.rotate run on this host changed the rotation state" in documents[1]["error"]
+    )
+    assert names(logs) == {"app.log.1"}
+    assert (logs / "app.log.1").read_text() == "once\n"
 
 
 def test_dry_run_prints_the_plan_per_file_and_changes_nothing(tree: Path, tmp_path: Path) -> None:

@@ -22,8 +22,10 @@ tail of the output of each postrotate run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import grp
 import gzip
+import hashlib
 import json
 import os
 import pwd
@@ -35,6 +37,7 @@ from typing import Any
 
 TEMPORARY = b".maint-tmp"
 OUTPUT_TAIL = 2000  # bytes of a postrotate command's output kept for the report
+STALE = 75  # exit status: another run changed the state since this plan was made
 
 
 def _path(text: str) -> bytes:
@@ -194,11 +197,33 @@ def _step(progress: Progress, step: list[Any]) -> None:
     progress.record("ok")
 
 
-def run(journal: bytes, plan: dict[str, Any]) -> None:
-    """Carry out PLAN's steps from the first not done, then write the state, then forget."""
+def _digest(path: bytes) -> str:
+    try:
+        with open(path, "rb") as reader:
+            return hashlib.sha256(reader.read()).hexdigest()
+    except FileNotFoundError:
+        return hashlib.sha256(b"").hexdigest()
+
+
+def run(journal: bytes, plan: dict[str, Any], fresh: bool) -> None:
+    """Carry out PLAN's steps from the first not done, then write the state, then forget.
+
+    Runs of one host take turns (a lock file beside the state). A run whose plan was made
+    from a state another run has since replaced, or whose journal another run finished,
+    changes nothing and exits STALE: its plan would rotate files a second time.
+    """
     stem = journal[: -len(b".journal")]
+    lock = os.open(stem + b".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not _there(journal):
+        sys.exit(STALE)
+    if fresh and _there(stem + b".progress"):
+        os.unlink(stem + b".progress")
     progress = Progress(stem + b".progress")
     steps = plan["steps"]
+    state_written = progress.done > len(steps)
+    if not state_written and _digest(stem + b".state") != plan["state_digest"]:
+        sys.exit(STALE)
     for number, step in enumerate(steps, start=1):
         if number <= progress.done:
             continue
@@ -223,5 +248,5 @@ def run(journal: bytes, plan: dict[str, Any]) -> None:
 
 
 def start(plan_json: str) -> None:
-    """The journal's last line calls this: it runs as `python3 JOURNAL`."""
-    run(os.fsencode(sys.argv[0]), json.loads(plan_json))
+    """The journal's last line calls this: it runs as `python3 JOURNAL [fresh]`."""
+    run(os.fsencode(sys.argv[0]), json.loads(plan_json), sys.argv[1:] == ["fresh"])

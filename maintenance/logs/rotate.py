@@ -25,7 +25,7 @@ from .logrotate_conf import parse_logrotate
 from .plan import LogFile, display_path
 from .remote import run_bytes
 from .rotate_plan import Clock, Listing, RulePlan, Step, plan_rules
-from .rotate_script import NO_PYTHON, journal, read_outcome, resume_command, start_command
+from .rotate_script import NO_PYTHON, STALE, journal, read_outcome, resume_command, start_command
 from .rotate_state import StateFiles, parse_state, state_dir_shell, state_files
 from .rotation import RotateRule, from_setting
 
@@ -153,7 +153,7 @@ def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
             for plan in plans
             for f in plan.rotating
         }
-        script = journal(steps, state, rotated)
+        script = journal(steps, state, rotated, listing.state_text)
         outcome_data = _run(runner, start_command(state_dir, files), script)
     return _result(host, plans, steps, outcome_data, resumed)
 
@@ -211,7 +211,8 @@ def _parse_listing(data: bytes, bases: list[str]) -> Listing:
             current.append(
                 LogFile(prefix + relative, kind.decode(), int(size), float(mtime), int(links))
             )
-    return Listing(Clock(float(now), offset_s), found, parse_state(state_text), journal_waits, zstd)
+    clock = Clock(float(now), offset_s)
+    return Listing(clock, found, parse_state(state_text), journal_waits, zstd, state_text)
 
 
 def _ordered_steps(plans: Sequence[RulePlan]) -> list[Step]:
@@ -230,6 +231,11 @@ def _run(runner: Runner, command: str, stdin: bytes | None = None) -> bytes:
     code, data, stderr = output.exit_code, output.data, output.stderr
     if code == NO_PYTHON:
         raise CommandError("logs.rotate needs python3 on the host (3.8 or later)")
+    if code == STALE:
+        raise CommandError(
+            "another logs.rotate run on this host changed the rotation state since this run "
+            "listed the files: this run changed nothing"
+        )
     if code != 0:
         raise CommandError(
             f"the rotation journal stopped (exit {code}): {stderr.strip()[-2000:] or 'killed'}; "

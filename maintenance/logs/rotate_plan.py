@@ -102,6 +102,7 @@ class Listing:
     state: dict[bytes, float]
     journal: bool = False
     zstd: bool = True
+    state_text: bytes = b""  # the state file as read, which the journal checks is unchanged
 
 
 def plan_rules(

@@ -8,6 +8,7 @@ it resumes). This module writes the plan and reads back what the journal reporte
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from .rotate_plan import Step
 from .rotate_state import StateFiles, state_header, state_line
 
 NO_PYTHON = 97  # exit status of the start command on a host without python3
+STALE = runner.STALE
 
 
 def _text(path: bytes) -> str:
@@ -52,11 +54,14 @@ def journal(
     steps: Iterable[Step],
     state: dict[bytes, float],
     rotated: dict[bytes, tuple[int, float]],
+    listed_state: bytes,
 ) -> bytes:
     """The journal: STEPS, then the new STATE.
 
     ROTATED maps each live path rotated by this plan to its unit and its previous state
     (0: none); a unit that failed keeps that previous state, so it rotates next time.
+    LISTED_STATE is the state file the plan was made from: the journal does nothing if
+    another run has replaced it since.
     """
     entries = []
     for path, when in sorted(state.items()):
@@ -67,6 +72,7 @@ def journal(
         "steps": [step_record(step) for step in steps],
         "header": state_header().decode(),
         "state": entries,
+        "state_digest": hashlib.sha256(listed_state).hexdigest(),
     }
     source = inspect.getsource(runner)
     call = f"\n\nstart({json.dumps(json.dumps(plan))})\n"
@@ -80,13 +86,14 @@ def start_command(state_dir: str, files: StateFiles) -> str:
         f"command -v python3 >/dev/null 2>&1 || exit {NO_PYTHON}\n"
         f'd={state_dir}; mkdir -p "$d" && '
         f'cat > "$d/{journal}.tmp" && mv -f -- "$d/{journal}.tmp" "$d/{journal}" && '
-        f'rm -f -- "$d/{files.progress}" && exec python3 "$d/{journal}"'
+        f'exec python3 "$d/{journal}" fresh'
     )
 
 
 def resume_command(state_dir: str, files: StateFiles) -> str:
     """Finish the journal an interrupted run left; it skips the steps already done."""
-    return f'd={state_dir}; exec python3 "$d/{files.journal}"'
+    journal = files.journal
+    return f'd={state_dir}; [ -f "$d/{journal}" ] || exit {STALE}; exec python3 "$d/{journal}"'
 
 
 @dataclass

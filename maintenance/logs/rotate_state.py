@@ -3,7 +3,7 @@
 Location: the directory named by the `state_dir` var (in all.vars, the scheduler's too) when
 it is set, else `${MAINT_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/maint}` as the host's
 shell expands it for the connecting user. It lies outside every log directory, so no rule's
-glob matches it and logs.clean never deletes it. Three files per inventory host live there,
+glob matches it and logs.clean never deletes it. Four files per inventory host live there,
 named after it (HOST below; characters other than letters, digits, `.`, `_` and `-` become
 `_`), so several inventory hosts on one machine or sharing a home keep apart:
 
@@ -15,6 +15,8 @@ named after it (HOST below; characters other than letters, digits, `.`, `_` and 
   a file rotated a day earlier, subtract 86400 from its EPOCH.
 - `logs-rotate.HOST.journal`: the run in progress, a POSIX sh script written before anything
   changes; it is removed when the run completes.
+- `logs-rotate.HOST.lock`: locked by the journal while it runs, so two runs of one host take
+  turns; the second finds the state replaced and changes nothing rather than rotating again.
 - `logs-rotate.HOST.progress`: one line per journal step done (`ok`, `skip`, `F UNIT` for a step
   that failed). A run finding a journal finishes it first, skipping the steps done.
 
@@ -40,12 +42,13 @@ class StateFiles:
     state: str
     journal: str
     progress: str
+    lock: str
 
 
 def state_files(host: str) -> StateFiles:
     """HOST's state, journal and progress file names (see the module docstring)."""
     stem = "logs-rotate." + re.sub(r"[^A-Za-z0-9._-]", "_", host)
-    return StateFiles(f"{stem}.state", f"{stem}.journal", f"{stem}.progress")
+    return StateFiles(f"{stem}.state", f"{stem}.journal", f"{stem}.progress", f"{stem}.lock")
 
 
 def state_dir_shell(state_dir: str | None) -> str:
