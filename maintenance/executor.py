@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from .errors import HostUnreachable, MaintError
+from .hooks import run_hooked
 from .inventory import Host
 from .results import Result, Status
 from .runners import Runner, runner_for
@@ -34,13 +35,17 @@ def run_procedure(
     *,
     forks: int = DEFAULT_FORKS,
     make_runner: Callable[[Host], Runner] = runner_for,
+    dry_run: bool = False,
 ) -> list[Result]:
-    """Run PROCEDURE on every host, at most FORKS at once; results in the hosts' order."""
+    """Run PROCEDURE on every host, at most FORKS at once; results in the hosts' order.
+
+    Each host's `hooks` for TASK run around it (on a DRY_RUN they are only listed).
+    """
     if forks < 1:
         forks = 1
 
     def one(host: Host) -> Result:
-        return _run_one(task, procedure, host, options, make_runner)
+        return _run_one(task, procedure, host, options, make_runner, dry_run)
 
     with ThreadPoolExecutor(
         max_workers=min(forks, max(1, len(hosts))), thread_name_prefix="host"
@@ -49,7 +54,12 @@ def run_procedure(
 
 
 def _run_one(
-    task: str, procedure: Procedure, host: Host, options: Any, make_runner: Callable[[Host], Runner]
+    task: str,
+    procedure: Procedure,
+    host: Host,
+    options: Any,
+    make_runner: Callable[[Host], Runner],
+    dry_run: bool,
 ) -> Result:
     started = time.monotonic()
     bound = log.bind(task=task, host=host.name)
@@ -57,19 +67,12 @@ def _run_one(
     limit = host.settings.host_timeout or None  # 0: no limit
     # Closing the runner breaks whatever command the procedure is blocked on.
     deadline = Deadline(limit, runner.close)
+
+    def attempt() -> Result:
+        return _attempt(procedure, host, runner, options, bound)
+
     try:
-        result = procedure(host, runner, options)
-    except HostUnreachable as exc:
-        result = Result(host.name, Status.UNREACHABLE, error=mask_text(str(exc)))
-    except MaintError as exc:
-        result = Result(host.name, Status.FAILED, error=mask_text(str(exc)))
-    except Exception as exc:  # a bug in one host's run must not hide the others' results
-        bound.exception("procedure crashed")
-        result = Result(
-            host.name,
-            Status.FAILED,
-            error=mask_text(f"internal error: {type(exc).__name__}: {exc}"),
-        )
+        result = run_hooked(task, host, runner, attempt, dry_run=dry_run)
     finally:
         deadline.cancel()
         runner.close()
@@ -87,3 +90,20 @@ def _run_one(
         error=result.error,
     )
     return result
+
+
+def _attempt(procedure: Procedure, host: Host, runner: Runner, options: Any, bound) -> Result:
+    """PROCEDURE's result on HOST, every exception turned into a failed or unreachable one."""
+    try:
+        return procedure(host, runner, options)
+    except HostUnreachable as exc:
+        return Result(host.name, Status.UNREACHABLE, error=mask_text(str(exc)))
+    except MaintError as exc:
+        return Result(host.name, Status.FAILED, error=mask_text(str(exc)))
+    except Exception as exc:  # a bug in one host's run must not hide the others' results
+        bound.exception("procedure crashed")
+        return Result(
+            host.name,
+            Status.FAILED,
+            error=mask_text(f"internal error: {type(exc).__name__}: {exc}"),
+        )

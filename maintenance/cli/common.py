@@ -74,11 +74,13 @@ def run_task(
     columns: Sequence[str] = (),
     validate: Callable[[Host, Any], object] | None = None,
     make_options: Callable[[Inventory], Any] | None = None,
+    dry_run: bool = False,
 ) -> list[Result]:
     """Run PROCEDURE over the selected hosts, print the report and exit with the task's code.
 
     MAKE_OPTIONS builds the options from the whole inventory when a procedure needs more than
-    its own host (a restore target). VALIDATE checks each host's vars with those options before
+    its own host (a restore target). DRY_RUN lists the hosts' hooks instead of running them.
+    VALIDATE checks each host's vars with those options before
     anything runs anywhere; bad input exits USAGE_CODE with one message and no traceback.
     """
     configure_logging()
@@ -94,7 +96,7 @@ def run_task(
         raise Exit(f"error: {exc}", code=usage_code) from None
     from ..scheduler.textfile import write_if_asked as write_textfile_if_asked
 
-    results = run_procedure(task, procedure, hosts, options, forks=forks)
+    results = run_procedure(task, procedure, hosts, options, forks=forks, dry_run=dry_run)
     write_textfile_if_asked(task, hosts, results)  # metrics.textfile_dir var; never fails
     emit(task, results, as_json=json, columns=columns)
     code = code_for(results)

@@ -185,6 +185,7 @@ def _run_plan(spec: TaskSpec, given: SimpleNamespace) -> None:
         columns=plan.columns,
         validate=plan.validate,
         make_options=plan.make_options,
+        dry_run=getattr(given, "dry_run", False),
     )
 
 

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 from .backup import BackupSettings, RestoreCheck, RestoreSettings
 from .certs import CertsSettings, list_form_schema
 from .health import HealthSettings
+from .hooks import Hooks
 from .jobs import Jobs
 from .logs import LogRule
 from .postgres import Dsn, PostgresSettings
@@ -39,6 +40,14 @@ class HostSettings(Section):
         default_factory=list, description="SQL checks restore.verify runs in the restored copy"
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
+    hooks: Hooks = Field(
+        default_factory=dict,
+        description="commands run on the host around a task, {TASK: {before: CMD, after: CMD}} "
+        "(a command or a list): a failing before fails the host without the task; after "
+        "always runs, with MAINT_STATUS=ok|failed (docs/hooks.md)",
+        examples=[{"restore.db": {"before": "kubectl scale deploy/app --replicas=0",
+                                  "after": "kubectl scale deploy/app --replicas=2"}}],
+    )
     logs: list[LogRule] = Field(
         default_factory=list,
         description="logs.clean's and logs.rotate's rules: compress, delete, cap and rotate "

@@ -23,6 +23,8 @@ def key_path(loc: Loc) -> str:
     """('logs', 2, 'delete_after') -> 'logs[2].delete_after' (list indexes as written, from 0)."""
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's mark of an error in a mapping's key, not its value
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
