@@ -525,8 +525,7 @@ def restic_history(tmp_path_factory: pytest.TempPathFactory) -> ResticHistory:
     """A real restic repository with one small backup per history time."""
     repo = ResticRepo(tmp_path_factory.mktemp("restic"))
     times = restic_history_times()
-    for time, tags in times:
-        repo.backup(time, sorted(tags))
+    repo.backup_all([(time, sorted(tags)) for time, tags in times])
     snapshots = [(Snapshot(f"s{index}", time), tags) for index, (time, tags) in enumerate(times)]
     return ResticHistory(repo, snapshots)
 
