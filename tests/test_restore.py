@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import boto3
@@ -14,6 +13,7 @@ from backups.postgres.scratch import MARK
 from backups.stores import open_store
 from tests.backup_helpers import ODD_TABLE, make_sample_database, table_digests
 from tests.inventories import fleet_vars, write_inventory
+from tests.maint_cli import run_maint_cli
 
 DATABASE = "drillshop"
 
@@ -33,7 +33,7 @@ def aws_credentials(monkeypatch) -> None:
 
 
 def maint(*args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(["maint", *args, "--json"], capture_output=True, text=True, timeout=300)
+    done = run_maint_cli([*args, "--json"])
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 
