@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.harness import Cluster, start_cluster
 from tests.harness.postgres import CONF_ROOT, DATA_ROOT
 from tests.harness.tls import Issued, Pki, TlsServer
 from tests.inventories import fleet_hosts, fleet_vars, write_inventory
+from tests.maint_cli import run_maint_cli
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,7 @@ def serve(tmp_path: Path) -> Iterator:
 
 def run_check(tmp_path: Path, hosts: dict, *flags: str, all_vars=None) -> tuple[int, dict, str]:
     inventory = write_inventory(tmp_path / "inventory.yaml", hosts, all_vars=all_vars)
-    done = subprocess.run(
-        ["maint", "certs.check", "-i", str(inventory), "--json", *flags],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_maint_cli(["certs.check", "-i", str(inventory), "--json", *flags])
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 
@@ -147,9 +142,7 @@ def test_table_lists_certificates_sorted_by_days_left(
     hosts = local(*[{**e, "server_name": "localhost"} for e in entries])
     inventory = write_inventory(tmp_path / "inventory.yaml", hosts)
 
-    done = subprocess.run(
-        ["maint", "certs.check", "-i", str(inventory)], capture_output=True, text=True, timeout=60
-    )
+    done = run_maint_cli(["certs.check", "-i", str(inventory)])
 
     assert done.returncode == 2
     leaf_lines = [line.split() for line in done.stdout.splitlines() if " leaf " in line]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
 import threading
 from pathlib import Path
 
@@ -13,15 +12,11 @@ import pytest
 
 from tests.db_helpers import scratch_database
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 
 
 def run_health(inventory: Path, *extra: str) -> tuple[int, dict, str]:
-    done = subprocess.run(
-        ["maint", "health.check", "--inventory", str(inventory), "--json", *extra],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_maint_cli(["health.check", "--inventory", str(inventory), "--json", *extra])
     return done.returncode, json.loads(done.stdout) if done.stdout else {}, done.stderr
 
 
@@ -50,12 +45,7 @@ def test_healthy_server_is_ok_and_reports_version(prod_cluster, tmp_path: Path) 
 
 def test_password_never_appears_in_output(prod_cluster, tmp_path: Path) -> None:
     inventory = write_inventory(tmp_path / "inv.yaml", local_db_host(prod_cluster))
-    done = subprocess.run(
-        ["maint", "health.check", "-i", str(inventory), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_maint_cli(["health.check", "-i", str(inventory), "--json"])
     assert prod_cluster.password not in done.stdout + done.stderr
 
 
@@ -182,9 +172,7 @@ def test_bad_input_is_refused_without_traceback(tmp_path: Path, args, code, mess
     """Bad input gives one message; health.check exits UNKNOWN (3), a bad flag exits 2."""
     inventory = write_inventory(tmp_path / "inv.yaml", {"h": {"ansible_connection": "local"}})
     argv = [arg.format(inventory=inventory) for arg in args]
-    done = subprocess.run(
-        ["maint", "health.check", *argv], capture_output=True, text=True, timeout=60
-    )
+    done = run_maint_cli(["health.check", *argv])
     assert done.returncode == code
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -198,12 +186,7 @@ def test_database_never_backed_up_is_critical(prod_cluster, tmp_path: Path) -> N
     host["db"]["backup"] = {"store": str(store)}
     inventory = write_inventory(tmp_path / "inv.yaml", host)
     with scratch_database(prod_cluster) as backed, scratch_database(prod_cluster) as never:
-        done = subprocess.run(
-            ["maint", "backup.db", "-i", str(inventory), "--database", backed],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_maint_cli(["backup.db", "-i", str(inventory), "--database", backed])
         assert done.returncode == 0, done.stderr
         code, report, _ = run_health(inventory)
     checks = checks_by_name(report)

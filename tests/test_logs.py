@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.inventories import fleet_hosts, fleet_vars, write_inventory
+from tests.maint_cli import run_maint_cli
 
 DAY = 86400
 
@@ -56,12 +57,7 @@ def clean(ssh_fleet, tmp_path: Path, rules: list[dict], *flags: str) -> tuple[in
     host = ssh_fleet.hosts[0].name
     hosts = {host: fleet_hosts(ssh_fleet)[host] | {"logs": rules}}
     inventory = write_inventory(tmp_path / "inventory.yaml", hosts, all_vars=fleet_vars(ssh_fleet))
-    done = subprocess.run(
-        ["maint", "logs.clean", "-i", str(inventory), "--json", *flags],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_maint_cli(["logs.clean", "-i", str(inventory), "--json", *flags])
     document = json.loads(done.stdout) if done.stdout.strip() else {}
     return done.returncode, document, done.stderr
 
@@ -117,11 +113,8 @@ def test_dry_run_lists_every_file_and_changes_nothing(
     rows = document["results"][0]["details"]["rows"]
     actions = {Path(row["path"]).name: row["action"] for row in rows}
     assert actions == {"a.log": "compress", "b.log": "delete", "c.log": "keep"}
-    table = subprocess.run(
-        ["maint", "logs.clean", "-i", str(tmp_path / "inventory.yaml"), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    table = run_maint_cli(
+        ["logs.clean", "-i", str(tmp_path / "inventory.yaml"), "--dry-run"]
     ).stdout
     assert "delete    age 20d0h" in table and f"{tree}/b.log" in table
 
@@ -313,12 +306,7 @@ def test_unreachable_host_is_reported_as_such(ssh_fleet, tmp_path: Path) -> None
         hosts = fleet_hosts(ssh_fleet, logs=[rule])
         hosts = {live: hosts[live], dead: hosts[dead] | {"ansible_port": 1}}
         inventory = write_inventory(tmp_path / "inv.yaml", hosts, all_vars=fleet_vars(ssh_fleet))
-        done = subprocess.run(
-            ["maint", "logs.clean", "-i", str(inventory), "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_maint_cli(["logs.clean", "-i", str(inventory), "--json"])
         statuses = {r["host"]: r["status"] for r in json.loads(done.stdout)["results"]}
         assert done.returncode == 1
         assert statuses == {live: "changed", dead: "unreachable"}
