@@ -40,6 +40,25 @@ STATEMENT_TIMEOUT = Flag(
     f"{_SETTINGS}.statement_timeout, else 1h; 0 = no limit)",
 )
 TIMEOUTS = (LOCK_TIMEOUT, STATEMENT_TIMEOUT)
+
+
+def _tables_flag(verb: str) -> Flag:
+    return Flag(
+        "table",
+        f"{verb} this table, whatever its statistics (repeatable; schema.table, or a name in "
+        "any schema); each database worked in must have it",
+        repeatable=True,
+    )
+
+
+def _tables(flags: SimpleNamespace) -> tuple[str, ...]:
+    """--table's names; with --all too, which of the two was meant is unclear: refused."""
+    tables = tuple(flags.table or ())
+    if tables and flags.all_:
+        raise ConfigError("--table and --all exclude each other")
+    if any(not name.strip(". ") for name in tables):
+        raise ConfigError("--table: expected a table name, got an empty one")
+    return tables
 STATEMENTS = dry_run("print the exact statements that would run, and change nothing")
 
 
@@ -117,6 +136,7 @@ def _vacuum(flags: SimpleNamespace) -> Plan:
         dry_run=flags.dry_run,
         all_tables=flags.all_,
         full=flags.full,
+        tables=_tables(flags),
     ))  # fmt: skip
 
 
@@ -133,6 +153,7 @@ def _analyze(flags: SimpleNamespace) -> Plan:
         dry_run=flags.dry_run,
         all_tables=flags.all_,
         verbose=flags.verbose,
+        tables=_tables(flags),
     ))  # fmt: skip
 
 
@@ -251,6 +272,7 @@ SPECS = (
             _flag("min_dead_tuples", "vacuum_min_dead_tuples",
                   "never vacuum a table with fewer dead tuples than this", "1000"),
             *TIMEOUTS,
+            _tables_flag("vacuum"),
         ),
         plan=_vacuum,
     ),
@@ -268,6 +290,7 @@ SPECS = (
             _flag("min_modifications", "analyze_min_modifications",
                   "never analyze a table with fewer changed rows than this", "1000"),
             *TIMEOUTS,
+            _tables_flag("analyze"),
         ),
         plan=_analyze,
     ),

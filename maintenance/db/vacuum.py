@@ -6,16 +6,18 @@ modification counters pick the few that matter, each reported with before/after 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
+from .. import pg
 from ..inventory import Host
 from ..results import Result
 from ..runners import Runner
 from ..settings.postgres import MaintenanceSettings
+from ..tablenames import UnknownTable, resolve_tables
 from ..units import format_size
 from . import catalog, statements
 from .execution import Outcome, StatementRunner
@@ -41,6 +43,10 @@ class TableOptions:
     all_tables: bool = False
     full: bool = False
     verbose: bool = False
+    tables: tuple[str, ...] = ()  # --table: these, in each database worked in, always
+
+
+Reason = Callable[[catalog.TableStats, MaintenanceSettings], str | None]
 
 
 def vacuum_reason(table: catalog.TableStats, settings: MaintenanceSettings) -> str | None:
@@ -72,10 +78,9 @@ def vacuum_host(host: Host, runner: Runner, options: TableOptions) -> Result:
         log.warning("vacuum full", host=host.name, warning=FULL_WARNING)
 
     def work(executor: StatementRunner, run: DatabaseRun) -> None:
-        for table in _by_dead_tuples(catalog.table_stats(executor.connection)):
-            reason = "--all" if options.all_tables else vacuum_reason(table, settings)
-            if reason:
-                _vacuum_table(executor, run, table, reason, full=options.full)
+        tables = _by_dead_tuples(catalog.table_stats(executor.connection))
+        for table, reason in _chosen(tables, options, vacuum_reason, settings, run):
+            _vacuum_table(executor, run, table, reason, full=options.full)
 
     runs = each_database(
         host,
@@ -88,6 +93,27 @@ def vacuum_host(host: Host, runner: Runner, options: TableOptions) -> Result:
     )
     facts = {"warning": FULL_WARNING} if options.full else {}
     return host_result(host, runs, noun="tables", **facts)
+
+
+def _chosen(
+    tables: list[catalog.TableStats],
+    options: TableOptions,
+    reason_of: Reason,
+    settings: MaintenanceSettings,
+    run: DatabaseRun,
+) -> list[tuple[catalog.TableStats, str]]:
+    """The tables to work on, each with why: the --table ones, else every one with --all,
+    else those REASON_OF picks. A --table name this database lacks (or has twice, in two
+    schemas) fails the database before any statement runs in it."""
+    if not options.tables:
+        picked = [(t, "--all" if options.all_tables else reason_of(t, settings)) for t in tables]
+        return [(table, reason) for table, reason in picked if reason]
+    by_name = {(table.schema, table.name): table for table in tables}
+    try:
+        wanted = resolve_tables(options.tables, by_name, f"database {run.name}")
+    except UnknownTable as exc:
+        raise pg.DatabaseError(str(exc)) from None
+    return [(by_name[name], "--table") for name in wanted]
 
 
 def _by_dead_tuples(tables: list[catalog.TableStats]) -> list[catalog.TableStats]:
@@ -144,10 +170,9 @@ def analyze_host(host: Host, runner: Runner, options: TableOptions) -> Result:
 
     def work(executor: StatementRunner, run: DatabaseRun) -> None:
         tables = catalog.table_stats(executor.connection)
-        for table in sorted(tables, key=lambda t: t.modified_since_analyze, reverse=True):
-            reason = "--all" if options.all_tables else analyze_reason(table, settings)
-            if reason:
-                _analyze_table(executor, run, table, reason, verbose=options.verbose)
+        tables.sort(key=lambda table: table.modified_since_analyze, reverse=True)
+        for table, reason in _chosen(tables, options, analyze_reason, settings, run):
+            _analyze_table(executor, run, table, reason, verbose=options.verbose)
 
     runs = each_database(
         host,
