@@ -22,12 +22,16 @@ from typing import Any
 
 import pytest
 
+from maintenance.errors import CommandError
 from maintenance.executor import run_procedure
 from maintenance.inventory import load_inventory
 from maintenance.logs import Imports, RotateOptions, rotate_host
 from maintenance.logs.logrotate_conf import parse_logrotate
-from maintenance.logs.rotate_state import state_files
+from maintenance.logs.rotate import carry_out, host_rules, list_host
+from maintenance.logs.rotate_plan import plan_rules
+from maintenance.logs.rotate_state import state_dir_shell, state_files
 from maintenance.results import Result
+from maintenance.runners import LocalRunner
 from tests.inventories import fleet_hosts, fleet_vars, write_inventory
 
 STATE = state_files("local1").state
@@ -395,7 +399,7 @@ def test_two_runs_at_once_rotate_once(tree: Path, tmp_path: Path) -> None:
     logs, started, go = tree / "logs", tree / "started", tree / "go"
     write(logs / "app.log", "once\n")
     hold = f"touch {started}; while [ ! -e {go} ]; do sleep 0.05; done"
-    host = local_host(tree, tmp_path, [rule(tree, postrotate=hold)])
+    host = local_host(tree, tmp_path, [rule(tree, create="0644", postrotate=hold)])
     rotate(host)
     a_day_passes(tree)
     command = ["maint", "logs.rotate", "-i", str(tmp_path / "inventory.yaml"), "--json"]
@@ -419,12 +423,33 @@ def test_two_runs_at_once_rotate_once(tree: Path, tmp_path: Path) -> None:
         json.loads(run.communicate(timeout=60)[0])["results"][0] for run in (first, second)
     ]
 
-    assert [d["status"] for d in documents] == ["changed", "failed"]
-    assert (
-        "another logs.rotate run on this host changed the rotation state" in documents[1]["error"]
-    )
-    assert names(logs) == {"app.log.1"}
+    assert [d["status"] for d in documents] == ["changed", "ok"]
+    assert documents[1]["details"]["rules"][0]["kept"][0]["reason"] == "rotated today"
+    assert names(logs) == {"app.log", "app.log.1"}
     assert (logs / "app.log.1").read_text() == "once\n"
+
+
+def test_a_plan_made_from_a_state_since_replaced_changes_nothing(
+    tree: Path, tmp_path: Path
+) -> None:
+    """A run listed the host, then another rotated and replaced the state: this run's
+    journal finds the state it was planned from gone and does nothing."""
+    logs = tree / "logs"
+    write(logs / "app.log", "x\n")
+    host = local_host(tree, tmp_path, [rule(tree)])
+    rotate(host)
+    rules = host_rules(host, {})
+    state_dir, files = state_dir_shell(host.settings.state_dir), state_files("local1")
+    runner = LocalRunner(host)
+    listing = list_host(runner, rules, state_dir, files)
+    plans, state = plan_rules(rules, listing, force=True)
+
+    a_day_passes(tree)  # another run writes the state meanwhile
+    with pytest.raises(CommandError, match=r"another logs\.rotate run on this host changed"):
+        carry_out(runner, state_dir, files, listing, plans, state)
+
+    assert names(logs) == {"app.log"}
+    assert names(tree / "state") == {STATE, files.lock}
 
 
 def test_dry_run_prints_the_plan_per_file_and_changes_nothing(tree: Path, tmp_path: Path) -> None:

@@ -164,6 +164,7 @@ class Progress:
                 lines = reader.read().decode("ascii", "replace").splitlines()
         self.done = len(lines)
         self.failed = {line[2:] for line in lines if line.startswith("F ")}
+        self.path = path
         self.descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def record(self, line: str) -> None:
@@ -223,6 +224,7 @@ def run(journal: bytes, plan: dict[str, Any], fresh: bool) -> None:
     steps = plan["steps"]
     state_written = progress.done > len(steps)
     if not state_written and _digest(stem + b".state") != plan["state_digest"]:
+        _forget(journal, plan["run"], progress)
         sys.exit(STALE)
     for number, step in enumerate(steps, start=1):
         if number <= progress.done:
@@ -242,11 +244,22 @@ def run(journal: bytes, plan: dict[str, Any], fresh: bool) -> None:
             writer.write("".join(line + "\n" for line in lines if line))
         os.rename(temporary, stem + b".state")
         progress.record("ok")
+    _forget(journal, plan["run"], progress)
+
+
+def _forget(journal: bytes, run_id: str, progress: Progress) -> None:
+    """Remove the journal, if it is still this run's, and its progress file."""
     os.close(progress.descriptor)
-    os.unlink(stem + b".progress")
-    os.unlink(journal)
+    try:
+        with open(journal, "rb") as reader:
+            ours = run_id.encode() in reader.read()
+    except FileNotFoundError:
+        ours = False
+    if ours:
+        os.unlink(progress.path)
+        os.unlink(journal)
 
 
 def start(plan_json: str) -> None:
-    """The journal's last line calls this: it runs as `python3 JOURNAL [fresh]`."""
-    run(os.fsencode(sys.argv[0]), json.loads(plan_json), sys.argv[1:] == ["fresh"])
+    """The journal's last line calls this: it runs as `python3 - JOURNAL [fresh] < JOURNAL`."""
+    run(os.fsencode(sys.argv[1]), json.loads(plan_json), sys.argv[2:] == ["fresh"])

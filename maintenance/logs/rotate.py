@@ -139,23 +139,45 @@ def rotate_host(host: Host, runner: Runner, options: RotateOptions) -> Result:
     listing = list_host(runner, rules, state_dir, files)
     resumed = False
     if listing.journal and not options.dry_run:
-        _run(runner, resume_command(state_dir, files))
-        resumed = True
+        try:
+            _run(runner, resume_command(state_dir, files))
+            resumed = True
+        except CommandError:
+            if list_host(runner, rules, state_dir, files).journal:
+                raise
+            # else another run of this host finished the journal meanwhile
         listing = list_host(runner, rules, state_dir, files)
     plans, state = plan_rules(rules, listing, options.force)
     if options.dry_run:
-        return _dry_run_result(host, plans)
+        return _dry_run_result(host, plans, listing.journal)
     steps = _ordered_steps(plans)
-    outcome_data = b""
-    if any(step.kind != "postrotate" for step in steps) or state != listing.state:
-        rotated = {
-            f.file.path: (f.unit, listing.state.get(f.file.path, 0.0))
-            for plan in plans
-            for f in plan.rotating
-        }
-        script = journal(steps, state, rotated, listing.state_text)
-        outcome_data = _run(runner, start_command(state_dir, files), script)
+    outcome_data = carry_out(runner, state_dir, files, listing, plans, state)
     return _result(host, plans, steps, outcome_data, resumed)
+
+
+def carry_out(
+    runner: Runner,
+    state_dir: str,
+    files: StateFiles,
+    listing: Listing,
+    plans: Sequence[RulePlan],
+    state: dict[bytes, float],
+) -> bytes:
+    """Save and run the journal of PLANS, made from LISTING, leaving STATE; what it reported.
+
+    Nothing is sent when nothing rotates and the state is as it was. Raise CommandError
+    when the journal stops (the next run finishes it) or finds another run's state.
+    """
+    steps = _ordered_steps(plans)
+    if not steps and state == listing.state:
+        return b""
+    rotated = {
+        f.file.path: (f.unit, listing.state.get(f.file.path, 0.0))
+        for plan in plans
+        for f in plan.rotating
+    }
+    script = journal(steps, state, rotated, listing.state_text)
+    return _run(runner, start_command(state_dir, files), script)
 
 
 def list_host(
@@ -244,7 +266,7 @@ def _run(runner: Runner, command: str, stdin: bytes | None = None) -> bytes:
     return data
 
 
-def _dry_run_result(host: Host, plans: Sequence[RulePlan]) -> Result:
+def _dry_run_result(host: Host, plans: Sequence[RulePlan], journal_waits: bool) -> Result:
     rows: list[dict[str, Any]] = []
     for plan in plans:
         for file_plan in plan.files:
@@ -274,7 +296,12 @@ def _dry_run_result(host: Host, plans: Sequence[RulePlan]) -> Result:
             "rules": [_rule_dict(plan, {}) for plan in plans],
             "rows": rows,
         },
-        summary=f"would rotate {rotating} file(s)",
+        summary=f"would rotate {rotating} file(s)"
+        + (
+            "; an interrupted run's journal waits: the next run finishes it first"
+            if journal_waits
+            else ""
+        ),
         error="; ".join(errors) or None,
     )
 

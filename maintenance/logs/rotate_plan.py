@@ -159,7 +159,8 @@ def _live_files(rule: RotateRule, listing: Listing) -> tuple[list[LogFile], str 
     directories = [f for f in found if f.kind == "d"]
     if directories:
         return [], f"{rule.label} matches the directory {display_path(directories[0].path)}"
-    return sorted(found, key=lambda f: f.path), None
+    unique = {f.path: f for f in found}  # two globs of one rule may name one file
+    return sorted(unique.values(), key=lambda f: f.path), None
 
 
 def _is_live(path: bytes, names: set[bytes]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,7 @@ def journal(
         "header": state_header().decode(),
         "state": entries,
         "state_digest": hashlib.sha256(listed_state).hexdigest(),
+        "run": uuid.uuid4().hex,  # tells this run's journal from another's at the same path
     }
     source = inspect.getsource(runner)
     call = f"\n\nstart({json.dumps(json.dumps(plan))})\n"
@@ -80,20 +82,24 @@ def journal(
 
 
 def start_command(state_dir: str, files: StateFiles) -> str:
-    """Save the journal read from stdin, then run it: one round trip for the whole plan."""
-    journal = files.journal
+    """Save the journal read from stdin, then run it: one round trip for the whole plan.
+
+    python3 reads the journal from a descriptor opened before the rename, so a run of the
+    same host finishing meanwhile (and removing the journal) cannot pull it away.
+    """
+    journal = f'"$d/{files.journal}"'
+    saved = f'"$d/{files.journal}.$$"'
     return (
         f"command -v python3 >/dev/null 2>&1 || exit {NO_PYTHON}\n"
-        f'd={state_dir}; mkdir -p "$d" && '
-        f'cat > "$d/{journal}.tmp" && mv -f -- "$d/{journal}.tmp" "$d/{journal}" && '
-        f'exec python3 "$d/{journal}" fresh'
+        f'd={state_dir}; mkdir -p "$d" && cat > {saved} && exec 3< {saved} && '
+        f"mv -f -- {saved} {journal} && exec python3 - {journal} fresh <&3 3<&-"
     )
 
 
 def resume_command(state_dir: str, files: StateFiles) -> str:
     """Finish the journal an interrupted run left; it skips the steps already done."""
-    journal = files.journal
-    return f'd={state_dir}; [ -f "$d/{journal}" ] || exit {STALE}; exec python3 "$d/{journal}"'
+    journal = f'"$d/{files.journal}"'
+    return f"d={state_dir}; exec python3 - {journal} < {journal}"
 
 
 @dataclass
