@@ -24,6 +24,7 @@ from tests.backup_helpers import (
     table_digests,
 )
 from tests.inventories import fleet_vars, write_inventory
+from tests.maint_cli import run_maint_cli
 
 DATABASE = "shop"
 
@@ -43,7 +44,7 @@ def aws_credentials(monkeypatch) -> None:
 
 
 def maint(*args: str, check_json: bool = True) -> tuple[int, dict, str]:
-    done = subprocess.run(["maint", *args, "--json"], capture_output=True, text=True, timeout=300)
+    done = run_maint_cli([*args, "--json"])
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 
@@ -381,6 +382,7 @@ def s3_inventory(tmp_path, prod_cluster, proxy_url: str, database: str) -> Path:
     return write_inventory(tmp_path / "inv.yaml", {"db1": host})
 
 
+@pytest.mark.usefixtures("low_backoff_draws")  # counts retries, never times them
 def test_store_500s_then_recovering_still_gives_a_complete_backup(
     prod_cluster, staging_cluster, medium, s3_server, tmp_path
 ):
@@ -404,6 +406,7 @@ def test_store_500s_then_recovering_still_gives_a_complete_backup(
         staging_cluster.drop_database("medium_restored")
 
 
+@pytest.mark.usefixtures("low_backoff_draws")
 def test_store_failing_for_good_leaves_no_object_no_upload_no_manifest(
     prod_cluster, medium, s3_server, tmp_path
 ):
