@@ -80,6 +80,8 @@ CASES = [
          "logs[0].keep: expected a number, got true", ROTATING),
     Case("rotate-size-unit", {"logs": [rule(size="100 parsecs", keep=3)]},
          "logs[0].size: ", ROTATING),
+    Case("rotate-size-zero", {"logs": [rule(size=0, keep=3)]},
+         "logs[0].size: expected more than 0", ROTATING),
     Case("rotate-create-mode", {"logs": [rotation(create="0999 app app")]},
          "logs[0].create: mode '0999' is not an octal file mode", ROTATING),
     Case("rotate-create-owner", {"logs": [rotation(create="0644 app;rm app")]},

@@ -183,12 +183,15 @@ class LogRule(Section):
     )
     size: Size | None = Field(
         None,
+        gt=0,
         description="logs.rotate renames a live file once it reaches this size, whatever the "
         "cadence (logrotate's size; instead of rotate)",
         examples=["100MiB"],
     )
     maxsize: Size | None = Field(
-        None, description="with rotate: also rotate a live file bigger than this before its time"
+        None,
+        gt=0,
+        description="with rotate: also rotate a live file bigger than this before its time",
     )
     minsize: Size | None = Field(
         None, description="with rotate: skip a live file smaller than this when its time comes"
