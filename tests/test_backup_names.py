@@ -20,7 +20,7 @@ from tests.maint_cli import run_maint_cli
 
 
 def maint(*args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(["maint", *args, "--json"], capture_output=True, text=True, timeout=300)
+    done = run_maint_cli([*args, "--json"])
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 

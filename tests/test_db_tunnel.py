@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 from pathlib import Path
 
 from maintenance.db.server import open_server
@@ -14,6 +13,7 @@ from maintenance.inventory import Host
 from maintenance.runners import SshRunner
 from tests.db_helpers import create_table, run_maint, scratch_database
 from tests.inventories import fleet_vars, write_inventory
+from tests.maint_cli import run_maint_cli
 
 
 def tunnelled_host(fleet, cluster, database: str) -> Host:
@@ -70,10 +70,7 @@ def control_cut_off() -> dict[str, str]:
 
 
 def maint(*args: str) -> tuple[int, dict, str]:
-    done = subprocess.run(
-        ["maint", *args, "--json"], capture_output=True, text=True, timeout=180,
-        env=control_cut_off(), stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    done = run_maint_cli([*args, "--json"], env=control_cut_off())
     return done.returncode, json.loads(done.stdout or "{}"), done.stderr
 
 

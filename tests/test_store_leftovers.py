@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,15 +19,13 @@ from backups.archive.leftovers import sweep_leftovers
 from backups.stores import open_store
 from maintenance.settings import parse_duration
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
 
 def prune(inventory: Path, *flags: str) -> dict:
-    done = subprocess.run(
-        ["maint", "backup.prune", "-i", str(inventory), "--json", *flags],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = run_maint_cli(["backup.prune", "-i", str(inventory), "--json", *flags])
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["results"][0]
 

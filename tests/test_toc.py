@@ -35,6 +35,7 @@ from maintenance.inventory import Host
 from maintenance.runners import LocalRunner
 from tests.backup_helpers import make_sample_database, table_digests
 from tests.inventories import write_inventory
+from tests.maint_cli import run_maint_cli
 
 DATABASE = "tocshop"
 # Odd read sizes, so headers and lengths are split across reads at every possible byte.
@@ -218,9 +219,7 @@ def test_fetch_writes_the_offsets_into_the_file_on_the_host(
         "prod1": {"ansible_connection": "local", **source, "backup": {"store": str(store_dir)}}
     }
     inventory = write_inventory(tmp_path / "inv.yaml", hosts)
-    done = subprocess.run(
-        ["maint", "backup.db", "-i", str(inventory), "--json"], capture_output=True, text=True
-    )
+    done = run_maint_cli(["backup.db", "-i", str(inventory), "--json"])
     assert done.returncode == 0, done.stderr
     key = parse_key(json.loads(done.stdout)["results"][0]["details"]["databases"][0]["key"])
     store = open_store(str(store_dir))
