@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from functools import cached_property
 
 from ..settings.logs import CreateSpec
 from ..units import format_size
@@ -104,6 +105,27 @@ class Listing:
     zstd: bool = True
     state_text: bytes = b""  # the state file as read, which the journal checks is unchanged
 
+    @cached_property
+    def directories(self) -> dict[bytes, dict[bytes, LogFile]]:
+        """Every listed entry by directory and name, made once for all the live files."""
+        index: dict[bytes, dict[bytes, LogFile]] = {}
+        for entries in self.bases.values():
+            for entry in entries or ():
+                head, _, name = entry.path.rpartition(b"/")
+                index.setdefault(head, {})[name] = entry
+        return index
+
+    @cached_property
+    def copies(self) -> dict[bytes, list[bytes]]:
+        """The names of rotated copies (app.log.1, app.log-20261203.gz) by live path."""
+        found: dict[bytes, list[bytes]] = {}
+        for directory, entries in self.directories.items():
+            for name in entries:
+                stem = rotated_stem(name)
+                if stem is not None:
+                    found.setdefault(directory + b"/" + stem, []).append(name)
+        return found
+
 
 def plan_rules(
     rules: Sequence[RotateRule], listing: Listing, force: bool
@@ -182,12 +204,11 @@ def _plan_file(
     due, reason = is_due(rule, live, listing.state.get(live.path), listing.clock, force)
     if not due:
         return FilePlan(index, live, False, reason)
-    siblings = _siblings(live.path, listing)
     try:
         if rule.date_ext:
-            steps, late = _dated_steps(rule, live, siblings, listing.clock, unit)
+            steps, late = _dated_steps(rule, live, listing, unit)
         else:
-            steps, late = _numbered_steps(rule, live, siblings, listing.clock, unit)
+            steps, late = _numbered_steps(rule, live, listing, unit)
     except _Blocked as exc:
         return FilePlan(index, live, False, str(exc))
     steps = _prepared(steps, rule, live.path, unit)
@@ -238,18 +259,6 @@ class _Blocked(Exception):
     """A rotation that would overwrite or follow something it must not; the file waits."""
 
 
-def _siblings(path: bytes, listing: Listing) -> dict[bytes, LogFile]:
-    """Entries of the live file's directory by name."""
-    directory = path.rpartition(b"/")[0]
-    found: dict[bytes, LogFile] = {}
-    for entries in listing.bases.values():
-        for entry in entries or ():
-            head, _, name = entry.path.rpartition(b"/")
-            if head == directory:
-                found[name] = entry
-    return found
-
-
 def _regular(siblings: dict[bytes, LogFile], name: bytes) -> bool:
     entry = siblings.get(name)
     if entry is None:
@@ -283,13 +292,15 @@ def _expired(rule: RotateRule, entry: LogFile, clock: Clock) -> bool:
 
 
 def _numbered_steps(
-    rule: RotateRule, live: LogFile, siblings: dict[bytes, LogFile], clock: Clock, unit: int
+    rule: RotateRule, live: LogFile, listing: Listing, unit: int
 ) -> tuple[list[Step], list[Step]]:
     directory, _, name = live.path.rpartition(b"/")
+    siblings, copies = listing.directories.get(directory, {}), listing.copies.get(live.path, [])
+    clock = listing.clock
     path = directory + b"/"
     numbered: dict[int, list[tuple[bytes, bytes]]] = {}  # number: [(name, suffix)]
-    for sibling in siblings:
-        if sibling.startswith(name + b".") and rotated_stem(sibling) == name:
+    for sibling in copies:
+        if sibling.startswith(name + b"."):
             digits, _, rest = sibling[len(name) + 1 :].partition(b".")
             suffix = b"." + rest if rest else b""
             if digits.isdigit() and suffix in _ROTATED_SUFFIXES and _regular(siblings, sibling):
@@ -327,9 +338,11 @@ def _numbered_steps(
 
 
 def _dated_steps(
-    rule: RotateRule, live: LogFile, siblings: dict[bytes, LogFile], clock: Clock, unit: int
+    rule: RotateRule, live: LogFile, listing: Listing, unit: int
 ) -> tuple[list[Step], list[Step]]:
     directory, _, name = live.path.rpartition(b"/")
+    siblings, copies = listing.directories.get(directory, {}), listing.copies.get(live.path, [])
+    clock = listing.clock
     path = directory + b"/"
     stamp = clock.local(clock.now).strftime("-%Y%m%d").encode()
     target = name + stamp
@@ -337,8 +350,8 @@ def _dated_steps(
         raise _Blocked(f"{display_path(path + target)} exists: already rotated today")
     dated = sorted(
         sibling
-        for sibling in siblings
-        if sibling.startswith(name + b"-") and rotated_stem(sibling) == name
+        for sibling in copies
+        if sibling.startswith(name + b"-")
         and sibling[len(name) + 9 :] in _ROTATED_SUFFIXES and _regular(siblings, sibling)
     )  # fmt: skip
     steps: list[Step] = []
