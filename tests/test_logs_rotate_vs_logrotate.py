@@ -14,6 +14,7 @@ machine lacks them, as the SSH harness creates its `fleet` user. The docker comm
 postrotate becomes a line appended to a counter file. An inventory rule runs its postrotate
 once per rule (as `sharedscripts`), so it is compared with logrotate running the snippet plus
 `sharedscripts`; the imported snippet, without it, with the snippet as it is (once per file).
+The analytics configuration runs a third time with `copytruncate` in place of `create`.
 """
 
 from __future__ import annotations
@@ -117,6 +118,25 @@ RUNBOOKS = (
             "missing_ok": True,
             "not_if_empty": True,
             "create": "644 analytics analytics",
+        },
+        keep=14,
+        live=("events.log", "ingest.log"),
+        owner="analytics",
+    ),
+    # Not a runbook's own: the analytics configuration with `copytruncate` in place of
+    # `create`, as for a program that cannot reopen its log (lines are written between runs
+    # here, so none falls in the copy-to-truncate window).
+    Runbook(
+        "analytics-copytruncate",
+        ANALYTICS.replace("create 644 analytics analytics", "copytruncate"),
+        {
+            "rotate": "daily",
+            "keep": 14,
+            "compress": "gz",
+            "delay_compress": True,
+            "missing_ok": True,
+            "not_if_empty": True,
+            "copytruncate": True,
         },
         keep=14,
         live=("events.log", "ingest.log"),
