@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -289,45 +289,73 @@ def _midnight(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-# When a file last rotated, relative to now (local time), for each cadence; every case is
-# asked of both tools today, so the weekday the suite runs on is the same for both.
-CADENCE_CASES: dict[str, tuple[str, Callable[[datetime], datetime]]] = {
-    "daily, earlier today": ("daily", lambda now: _midnight(now) + timedelta(seconds=1)),
-    "daily, a second before midnight": ("daily", lambda now: _midnight(now) - timedelta(seconds=1)),
-    "daily, 2 hours ahead": ("daily", lambda now: now + timedelta(hours=2)),
-    "daily, 30 hours ahead": ("daily", lambda now: now + timedelta(hours=30)),
-    "weekly, yesterday": ("weekly", lambda now: now - timedelta(days=1)),
-    "weekly, 3 days ago": ("weekly", lambda now: now - timedelta(days=3)),
-    "weekly, 6 days ago": ("weekly", lambda now: now - timedelta(days=6)),
-    "weekly, 7 dates ago but later in the day": (
-        "weekly",
-        lambda now: now - timedelta(days=7) + timedelta(minutes=30),
+class Decision(NamedTuple):
+    """A question for both tools: DIRECTIVES, a live file of SIZE bytes, last rotated at
+    LAST (a function of now, in local time)."""
+
+    directives: str
+    size: int
+    last: Callable[[datetime], datetime]
+
+
+def _today(now: datetime) -> datetime:
+    return _midnight(now) + timedelta(seconds=1)
+
+
+def _yesterday(now: datetime) -> datetime:
+    return now - timedelta(days=1)
+
+
+# Every case is asked of both tools today, so the weekday the suite runs on is the same for
+# both, and each weekday checks its own share of the weekly rule.
+DECISIONS: dict[str, Decision] = {
+    "daily, earlier today": Decision("daily", 7, _today),
+    "daily, a second before midnight": Decision(
+        "daily", 7, lambda now: _midnight(now) - timedelta(seconds=1)
     ),
-    "weekly, 8 days ago": ("weekly", lambda now: now - timedelta(days=8)),
-    "monthly, last second of last month": (
-        "monthly",
-        lambda now: _midnight(now).replace(day=1) - timedelta(seconds=1),
+    "daily, 2 hours ahead": Decision("daily", 7, lambda now: now + timedelta(hours=2)),
+    "daily, 30 hours ahead": Decision("daily", 7, lambda now: now + timedelta(hours=30)),
+    "weekly, yesterday": Decision("weekly", 7, _yesterday),
+    "weekly, 3 days ago": Decision("weekly", 7, lambda now: now - timedelta(days=3)),
+    "weekly, 6 days ago": Decision("weekly", 7, lambda now: now - timedelta(days=6)),
+    "weekly, 7 dates ago but later in the day": Decision(
+        "weekly", 7, lambda now: now - timedelta(days=7) + timedelta(minutes=30)
     ),
-    "monthly, first second of this month": (
-        "monthly",
-        lambda now: _midnight(now).replace(day=1) + timedelta(seconds=1),
+    "weekly, 8 days ago": Decision("weekly", 7, lambda now: now - timedelta(days=8)),
+    "monthly, last second of last month": Decision(
+        "monthly", 7, lambda now: _midnight(now).replace(day=1) - timedelta(seconds=1)
     ),
+    "monthly, first second of this month": Decision(
+        "monthly", 7, lambda now: _midnight(now).replace(day=1) + timedelta(seconds=1)
+    ),
+    "size 100, 99 bytes": Decision("size 100", 99, _yesterday),
+    "size 100, 100 bytes, rotated today": Decision("size 100", 100, _today),
+    "daily maxsize 100, 101 bytes, rotated today": Decision("daily\n maxsize 100", 101, _today),
+    "daily maxsize 100, 100 bytes, rotated today": Decision("daily\n maxsize 100", 100, _today),
+    "daily minsize 100, 99 bytes": Decision("daily\n minsize 100", 99, _yesterday),
+    "daily minsize 100, 100 bytes": Decision("daily\n minsize 100", 100, _yesterday),
+    "weekly minsize 100, 99 bytes, 8 days ago": Decision(
+        "weekly\n minsize 100", 99, lambda now: now - timedelta(days=8)
+    ),
+    "daily notifempty, empty": Decision("daily\n notifempty", 0, _yesterday),
+    "daily ifempty, empty": Decision("daily\n ifempty", 0, _yesterday),
 }
 
 
-@pytest.mark.parametrize("case", CADENCE_CASES)
-def test_cadence_decides_as_logrotate_does(case: str, tmp_path: Path) -> None:
-    """Given the same last rotation, the product rotates now exactly when logrotate would."""
-    cadence, last_rotated = CADENCE_CASES[case]
+@pytest.mark.parametrize("case", DECISIONS)
+def test_rotation_decision_matches_logrotate(case: str, tmp_path: Path) -> None:
+    """Given the same file and last rotation, the product rotates now exactly when
+    logrotate would (cadence by calendar dates, size, minsize, maxsize, empty files)."""
+    directives, size, last_rotated = DECISIONS[case]
     tmp_path.chmod(0o755)
     logs = tmp_path / "logs"
     logs.mkdir(mode=0o755)
     live = logs / "app.log"
-    live.write_text("a line\n")
+    live.write_bytes(b"x" * (size - 1) + b"\n" if size else b"")
     when = last_rotated(datetime.now())
 
     config = tmp_path / "logrotate.conf"
-    config.write_text(f"{logs}/*.log {{\n    {cadence}\n    rotate 5\n}}\n")
+    config.write_text(f"{logs}/*.log {{\n {directives}\n rotate 5\n}}\n")
     state = tmp_path / "logrotate.state"
     write_logrotate_state(state, {live: when})
     expected = logrotate_would_rotate(config, state)
@@ -347,8 +375,8 @@ def test_cadence_decides_as_logrotate_does(case: str, tmp_path: Path) -> None:
     rotates = json.loads(run.stdout)["results"][0]["details"]["rotated"] == 1
     verb = {True: "rotates", False: "waits"}
     assert rotates == expected, (
-        f"last rotated {when:%a %Y-%m-%d %H:%M:%S}, now {datetime.now():%a %Y-%m-%d %H:%M}:"
-        f" logrotate {verb[expected]}, maint {verb[rotates]}"
+        f"{size} bytes, last rotated {when:%a %Y-%m-%d %H:%M:%S}, now"
+        f" {datetime.now():%a %Y-%m-%d %H:%M}: logrotate {verb[expected]}, maint {verb[rotates]}"
     )
 
 
