@@ -4,10 +4,13 @@ DSNs keep their shape (so users can still tell which server is meant) with the p
 replaced; values under keys that name a secret are replaced whole.
 """
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
+
+from .errors import ConfigError
 
 MASK = "********"
 
@@ -37,6 +40,19 @@ def register_secret(value: str) -> None:
     """
     if value and len(value) >= 4:
         _known_secrets.add(value)
+
+
+def env_secret(variable: str | None, key: str) -> str | None:
+    """The secret in environment VARIABLE of this machine (None when no variable is named),
+    registered so that any text quoting it is masked. Raise ConfigError naming KEY and the
+    variable when it is not set."""
+    if variable is None:
+        return None
+    secret = os.environ.get(variable)
+    if secret is None:
+        raise ConfigError(f"{key}: environment variable {variable} is not set on this machine")
+    register_secret(secret)
+    return secret
 
 
 def is_secret_key(key: str) -> bool:

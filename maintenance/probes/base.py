@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from contextlib import ExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
 from ..inventory import Host
 from ..monitoring import State, grade_high, grade_low
 from ..runners import Runner
-from ..secrets import register_secret
 from ..settings.thresholds import Worse, said
 
 if TYPE_CHECKING:
@@ -80,16 +77,3 @@ def measured(value: float, warn: float | None, crit: float | None, unit: str = "
         if limit is not None
     ]
     return said(value) + unit + (f" ({', '.join(limits)})" if limits else "")
-
-
-def env_secret(variable: str | None, key: str) -> str | None:
-    """The secret in environment VARIABLE of this machine (None when no variable is named),
-    registered so that any text quoting it is masked. Raise ConfigError naming KEY and the
-    variable when it is not set."""
-    if variable is None:
-        return None
-    secret = os.environ.get(variable)
-    if secret is None:
-        raise ConfigError(f"{key}: environment variable {variable} is not set on this machine")
-    register_secret(secret)
-    return secret

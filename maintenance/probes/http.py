@@ -13,8 +13,9 @@ import json
 from typing import Any
 
 from ..monitoring import Check, State
+from ..secrets import env_secret
 from ..settings.probes import HeaderFromEnv, HttpProbe, JsonScalar
-from .base import ProbeContext, env_secret, graded, milliseconds
+from .base import ProbeContext, graded, milliseconds
 from .fetch import http_fetch
 from .remote import fetched
 

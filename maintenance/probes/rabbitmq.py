@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import quote
 
 from ..monitoring import Check, State, worst
+from ..secrets import env_secret
 from ..settings.probes import QueueLimits, RabbitmqProbe
-from .base import ProbeContext, env_secret, graded, measured
+from .base import ProbeContext, graded, measured
 from .fetch import http_fetch
 from .remote import fetched
 

@@ -28,9 +28,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..monitoring import Check, State, worst
+from ..secrets import env_secret
 from ..settings.probes import RedisProbe
 from ..units import format_size
-from .base import ProbeContext, env_secret, graded, measured
+from .base import ProbeContext, graded, measured
 
 
 def probe(settings: RedisProbe, context: ProbeContext) -> Check:
