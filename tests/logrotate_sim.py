@@ -311,11 +311,11 @@ def write_logrotate_state(state: Path, rotated: dict[Path, datetime.datetime]) -
     state.write_text("\n".join(lines) + "\n")
 
 
-def logrotate_would_rotate(config: Path, state: Path) -> bool:
-    """Whether logrotate, in debug mode (which changes nothing), says a log needs rotating."""
-    done = subprocess.run(
-        [LOGROTATE, "-d", "-s", str(state), str(config)], capture_output=True, text=True
-    )
+def logrotate_would_rotate(config: Path, state: Path, *, force: bool = False) -> bool:
+    """Whether logrotate, in debug mode (which changes nothing), says a log needs rotating;
+    FORCE as `logrotate -f`."""
+    argv = [LOGROTATE, "-d", *(["-f"] if force else []), "-s", str(state), str(config)]
+    done = subprocess.run(argv, capture_output=True, text=True)
     said = done.stdout + done.stderr
     if "considering log" not in said:
         raise AssertionError(f"logrotate considered no log: {said}")

@@ -291,11 +291,12 @@ def _midnight(now: datetime) -> datetime:
 
 class Decision(NamedTuple):
     """A question for both tools: DIRECTIVES, a live file of SIZE bytes, last rotated at
-    LAST (a function of now, in local time)."""
+    LAST (a function of now, in local time); FORCE: `logrotate -f`, `maint --force`."""
 
     directives: str
     size: int
     last: Callable[[datetime], datetime]
+    force: bool = False
 
 
 def _today(now: datetime) -> datetime:
@@ -339,6 +340,9 @@ DECISIONS: dict[str, Decision] = {
     ),
     "daily notifempty, empty": Decision("daily\n notifempty", 0, _yesterday),
     "daily ifempty, empty": Decision("daily\n ifempty", 0, _yesterday),
+    "forced, rotated today": Decision("daily", 7, _today, force=True),
+    "forced, empty, notifempty": Decision("daily\n notifempty", 0, _yesterday, force=True),
+    "forced, size 100, 99 bytes": Decision("size 100", 99, _today, force=True),
 }
 
 
@@ -346,7 +350,7 @@ DECISIONS: dict[str, Decision] = {
 def test_rotation_decision_matches_logrotate(case: str, tmp_path: Path) -> None:
     """Given the same file and last rotation, the product rotates now exactly when
     logrotate would (cadence by calendar dates, size, minsize, maxsize, empty files)."""
-    directives, size, last_rotated = DECISIONS[case]
+    directives, size, last_rotated, force = DECISIONS[case]
     tmp_path.chmod(0o755)
     logs = tmp_path / "logs"
     logs.mkdir(mode=0o755)
@@ -358,7 +362,7 @@ def test_rotation_decision_matches_logrotate(case: str, tmp_path: Path) -> None:
     config.write_text(f"{logs}/*.log {{\n {directives}\n rotate 5\n}}\n")
     state = tmp_path / "logrotate.state"
     write_logrotate_state(state, {live: when})
-    expected = logrotate_would_rotate(config, state)
+    expected = logrotate_would_rotate(config, state, force=force)
 
     state_dir = tmp_path / "maint-state"
     state_dir.mkdir()
@@ -370,7 +374,8 @@ def test_rotation_decision_matches_logrotate(case: str, tmp_path: Path) -> None:
         {HOST: {"ansible_connection": "local", "logs": [{"logrotate": str(config)}]}},
         all_vars={"state_dir": str(state_dir)},
     )
-    run = run_maint_text("logs.rotate", inventory, "--dry-run", "--json")
+    flags = ["--force"] if force else []
+    run = run_maint_text("logs.rotate", inventory, "--dry-run", "--json", *flags)
     assert run.returncode == 0, run.stderr
     rotates = json.loads(run.stdout)["results"][0]["details"]["rotated"] == 1
     verb = {True: "rotates", False: "waits"}
