@@ -17,6 +17,7 @@ an entry of "now", truncated to the hour, and is not rotated on that first run.
 from __future__ import annotations
 
 import datetime
+import functools
 import grp
 import gzip
 import os
@@ -32,6 +33,7 @@ from maintenance.logs.rotate_state import parse_state, state_files, state_header
 DAY_S = 86400
 LOGROTATE = "/usr/sbin/logrotate"
 LOGROTATE_STATE_HEADER = "logrotate state -- version 2"
+GZIP_MAGIC = b"\x1f\x8b"
 APP_MODE = 0o640  # the mode the "application" creates its log with, unlike `create`'s 0644
 
 
@@ -164,7 +166,7 @@ class Tree:
         path = self.directory / name
         if path.exists():
             live = _live_name(name, self.written)
-            self.discarded |= {(live, number) for number in _read_lines(path)}
+            self.discarded |= {(live, number) for number in _line_numbers(path.read_bytes())}
             path.unlink()
 
     def age(self, seconds: int = DAY_S) -> None:
@@ -186,12 +188,13 @@ class Tree:
             if entry.is_symlink():
                 files[entry.name] = FileRecord(False, (), 0, "", "", os.readlink(entry.path))
                 continue
+            data = Path(entry.path).read_bytes()
             files[entry.name] = FileRecord(
-                compressed=_is_gzip(Path(entry.path)),
-                lines=tuple(_read_lines(Path(entry.path))),
+                compressed=data[:2] == GZIP_MAGIC,
+                lines=tuple(_line_numbers(data)),
                 mode=stat.S_IMODE(info.st_mode),
-                owner=pwd.getpwuid(info.st_uid).pw_name,
-                group=grp.getgrgid(info.st_gid).gr_name,
+                owner=_user(info.st_uid),
+                group=_group(info.st_gid),
             )
         runs = len(self.counter.read_text().splitlines())
         return Snapshot(files, runs)
@@ -371,17 +374,21 @@ def logrotate_config(snippet: str, directory: Path, counter: Path, *, shared: bo
     return "\n".join(out) + "\n"
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
-
-
-def _read_lines(path: Path) -> list[int]:
-    """The line numbers in file PATH, decompressed if it is gzip."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+def _line_numbers(data: bytes) -> list[int]:
+    """The line numbers in a file's DATA, decompressed if it is gzip."""
+    if data[:2] == GZIP_MAGIC:
         data = gzip.decompress(data)
     return [int(line.rsplit(b" ", 1)[1]) for line in data.splitlines() if line]
+
+
+@functools.cache
+def _user(uid: int) -> str:
+    return pwd.getpwuid(uid).pw_name
+
+
+@functools.cache
+def _group(gid: int) -> str:
+    return grp.getgrgid(gid).gr_name
 
 
 def _live_name(name: str, live: dict[str, int]) -> str:
