@@ -24,6 +24,7 @@ import os
 import pwd
 import stat
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,7 @@ class Tree:
             path.unlink()
 
     def age(self, seconds: int = DAY_S) -> None:
-        """Move every file's mtime SECONDS back: the files are a day older."""
+        """Move every file's mtime (and atime) SECONDS back: time passes for the files."""
         for entry in os.scandir(self.directory):
             info = entry.stat(follow_symlinks=False)
             os.utime(
@@ -216,7 +217,7 @@ class Tree:
             if not numbers:
                 problems.append(f"{live}: every line lost")
                 continue
-            duplicated = sorted({n for n in numbers if numbers.count(n) > 1})
+            duplicated = sorted(n for n, times in Counter(numbers).items() if times > 1)
             if duplicated:
                 problems.append(f"{live}: lines {_ranges(tuple(duplicated))} held twice")
             deleted = {number for name, number in self.discarded if name == live}
@@ -228,15 +229,12 @@ class Tree:
         return problems
 
 
-Rotate = Callable[[], None]
-
-
 @dataclass
 class Contender:
     """A tool under comparison: how it ages its state by some days and how it rotates."""
 
     age: Callable[[int], None]
-    rotate: Rotate
+    rotate: Callable[[], None]
 
 
 def simulate(trees: Sequence[Tree], contenders: Sequence[Contender]) -> list[list[Snapshot]]:

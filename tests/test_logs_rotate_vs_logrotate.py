@@ -174,18 +174,15 @@ def runbook_users() -> None:
         try:
             pwd.getpwnam(runbook.owner)
         except KeyError:
-            subprocess.run(
-                [*USERADD, runbook.owner],
-                check=True,
-            )
+            subprocess.run([*USERADD, runbook.owner], check=True)
 
 
 @pytest.fixture(scope="module")
 def comparisons(
     runbook_users: None, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[tuple[str, str], Comparison]:
-    """Both runbooks in both forms over 40 days: one logrotate run and one `maint logs.rotate`
-    run per day cover all four trees."""
+    """Every configuration in both forms over 40 days: one logrotate run and one
+    `maint logs.rotate` run per day (two on the day of two runs) cover all the trees."""
     top = tmp_path_factory.mktemp("rotate-vs-logrotate")
     top.chmod(0o755)
     pairs: dict[tuple[str, str], tuple[Tree, Tree]] = {}
@@ -247,7 +244,7 @@ def test_no_line_is_lost_or_duplicated(
     comparisons: dict[tuple[str, str], Comparison], runbook: str, form: str
 ) -> None:
     """After 40 days every line written is in exactly one file, except the oldest, gone with
-    the rotated files beyond the runbook's count; and logrotate's tree says the same."""
+    the rotated files beyond the count, and those deleted by hand; logrotate's tree too."""
     comparison = comparisons[(runbook, form)]
     assert comparison.reference.lost_or_duplicated(comparison.keep) == []
     assert comparison.product.lost_or_duplicated(comparison.keep) == []
