@@ -253,7 +253,7 @@ def test_restore_db_refuses_non_empty_target_without_force(
         assert code == 0 and report["results"][0]["status"] == "skipped"
         code, _, stderr = maint(*base, "--force")
         assert code == 2 and "--yes" in stderr, "restored without confirmation off a terminal"
-        code, report, stderr = maint(*base, "--force", "--yes")
+        code, report, stderr = maint(*base, "--force", "--yes", "--no-safety-backup")
         assert code == 0, stderr + json.dumps(report)
         assert report["results"][0]["status"] == "changed"
         digests = table_digests(staging_cluster, "recovered")

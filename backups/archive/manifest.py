@@ -44,6 +44,8 @@ class Manifest:
     kind: str = "database"  # or "globals"
     flags: list[str] = field(default_factory=list)
     data_offsets: dict[str, int] | None = None
+    # backup.db --table: the only tables this backup holds ("schema.table"); None: all of them.
+    partial_tables: list[str] | None = None
     format: int = FORMAT
 
     def offsets(self) -> dict[int, int] | None:

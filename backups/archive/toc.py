@@ -49,7 +49,11 @@ class _Incomplete(Exception):
 
 @dataclass(frozen=True)
 class TocEntry:
-    """What the offset patch needs of one TOC entry; `offset_at` is where its flag byte is."""
+    """What the offset patch needs of one TOC entry; `offset_at` is where its flag byte is.
+
+    Its schema (`namespace`) and the entries it depends on tell a restore of some tables
+    which indexes, constraints and sequences go with them (backups.postgres.table_list).
+    """
 
     dump_id: int
     desc: str
@@ -57,6 +61,8 @@ class TocEntry:
     flag: int
     offset: int
     offset_at: int
+    namespace: str = ""
+    dependencies: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,15 @@ def parse_toc(data: bytes | bytearray) -> Toc:
     return Toc(version, cursor.int_size, off_size, entries, cursor.pos)
 
 
+def toc_if_complete(data: bytes | bytearray) -> Toc | None:
+    """The header and TOC at the start of DATA, or None when DATA stops before they end.
+    Raise ArchiveError for anything but a custom-format archive of a supported version."""
+    try:
+        return parse_toc(data)
+    except _Incomplete:
+        return None
+
+
 def _parse_header(cursor: _Cursor) -> tuple[tuple[int, int, int], int]:
     """WriteHead's fields; return the version and the size of file offsets."""
     if cursor.take(len(MAGIC)) != MAGIC:
@@ -156,22 +171,27 @@ def _parse_entry(cursor: _Cursor, version: tuple[int, int, int], off_size: int) 
     tag = cursor.string() or ""
     desc = cursor.string() or ""
     cursor.integer()  # section
-    for _ in range(5):  # defn, dropStmt, copyStmt, namespace, tablespace
+    for _ in range(3):  # defn, dropStmt, copyStmt
         cursor.string()
+    namespace = cursor.string() or ""
+    cursor.string()  # tablespace
     if version[:2] >= V_TABLEAM:
         cursor.string()
     if version[:2] >= V_RELKIND:
         cursor.integer()
     cursor.string()  # owner
     cursor.string()  # "false": tables WITH OIDS
-    while cursor.string() is not None:  # dependencies, ended by a NULL string
-        pass
+    dependencies = []
+    while (dependency := cursor.string()) is not None:  # ended by a NULL string
+        dependencies.append(int(dependency))
     offset_at = cursor.pos
     flag = cursor.byte()
     if flag not in OFFSET_FLAGS:
         raise ArchiveError(f"TOC entry {dump_id}: data offset flag {flag}")
     offset = int.from_bytes(cursor.take(off_size), "little")
-    return TocEntry(dump_id, desc, tag, flag, offset, offset_at)
+    return TocEntry(
+        dump_id, desc, tag, flag, offset, offset_at, namespace, tuple(dependencies)
+    )
 
 
 # What the block walker expects next.

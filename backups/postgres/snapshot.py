@@ -6,7 +6,7 @@ describe the same instant even while writers keep inserting: a restore can be ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -44,10 +44,22 @@ def exported_snapshot(
         connection.close()
 
 
-def count_rows(connection: psycopg.Connection, exact_limit_bytes: int) -> dict[str, TableCount]:
-    """Row count of every user table; tables above EXACT_LIMIT_BYTES get the planner's estimate."""
+def user_tables(connection: psycopg.Connection) -> list[tuple[str, str]]:
+    """(schema, table) of every user table a dump holds, as count_rows sees them."""
+    return [(schema, table) for schema, table, _, _ in connection.execute(_TABLES).fetchall()]
+
+
+def count_rows(
+    connection: psycopg.Connection,
+    exact_limit_bytes: int,
+    only: Collection[tuple[str, str]] | None = None,
+) -> dict[str, TableCount]:
+    """Row count of every user table (or of those ONLY names); tables above EXACT_LIMIT_BYTES
+    get the planner's estimate."""
     counts: dict[str, TableCount] = {}
     for schema, table, size, estimate in connection.execute(_TABLES).fetchall():
+        if only is not None and (schema, table) not in only:
+            continue
         name = f"{schema}.{table}"
         if size > exact_limit_bytes:
             counts[name] = TableCount(max(int(estimate), 0), exact=False)

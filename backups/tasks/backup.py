@@ -7,6 +7,7 @@ only once both exist; every failure before that aborts the upload and leaves not
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from backups.archive.layout import BackupKey, database_key
 from backups.archive.manifest import Manifest, TableCount
 from backups.archive.transfer import DumpError, dump_into_store, write_manifest
 from backups.postgres.clients import ClientTool, find_client
-from backups.postgres.snapshot import count_rows, exported_snapshot, server_version
+from backups.postgres.snapshot import count_rows, exported_snapshot, server_version, user_tables
 from backups.stores import Store
 from backups.stores.host import open_host_store
 from backups.tasks.prune import prune_database, prune_plan
@@ -30,6 +31,7 @@ from maintenance.results import Result, Status
 from maintenance.runners import Runner
 from maintenance.secrets import mask_text
 from maintenance.settings.backup import BackupSettings
+from maintenance.tablenames import Table, qualified_name, resolve_tables
 from maintenance.units import format_size
 
 TASK = "backup.db"
@@ -41,18 +43,40 @@ class BackupOptions:
     databases: tuple[str, ...] = ()
     prune: bool = False
     dry_run: bool = False
+    tables: tuple[str, ...] = ()  # --table: a partial backup of these tables only
+    label: str | None = None  # a series of its own, `<database>~<label>` (restore.db's safety)
 
 
-def dump_command(tool: ClientTool, conninfo: str, snapshot: str) -> list[str]:
-    """pg_dump in custom format, uncompressed (the codec compresses), inside SNAPSHOT."""
+PARTIAL = "partial"
+
+
+def series_name(database: str, options: BackupOptions) -> str:
+    """The name DATABASE's backups are kept under: the database's own for full backups;
+    `<database>~partial` for --table ones, so that retention, freshness and `latest` of the
+    database never count them; `<database>~<label>` for a labelled one."""
+    label = options.label or (PARTIAL if options.tables else None)
+    return f"{database}~{label}" if label else database
+
+
+def dump_command(
+    tool: ClientTool, conninfo: str, snapshot: str, tables: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """pg_dump in custom format, uncompressed (the codec compresses), inside SNAPSHOT; only
+    TABLES when given, each quoted so pg_dump matches that name literally."""
     return [
         tool.path,
         "--format=custom",
         "--compress=0",
         f"--snapshot={snapshot}",
+        *(f"--table={_pattern(schema)}.{_pattern(table)}" for schema, table in tables),
         "--no-password",
         f"--dbname={conninfo}",
     ]
+
+
+def _pattern(name: str) -> str:
+    """NAME as a pg_dump pattern matching only itself: double-quoted, quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def databases_of(server: pg.Postgres, wanted: tuple[str, ...]) -> list[str]:
@@ -66,20 +90,26 @@ def backup_host(host: Host, runner: Runner, options: BackupOptions) -> Result:
         return _back_up(server, runner, options)
 
 
+def back_up_database(server: pg.Postgres, runner: Runner, database: str, label: str) -> Result:
+    """DATABASE backed up as backup.db does, under `<database>~LABEL`, on a server already
+    reached (restore.db's safety backup)."""
+    return _back_up(server, runner, BackupOptions(databases=(database,), label=label))
+
+
 def _back_up(server: pg.Postgres, runner: Runner, options: BackupOptions) -> Result:
     host = server.host
     settings = host.settings.backup
     store = open_host_store(host)
     databases = databases_of(server, options.databases)
     if options.dry_run:
-        plan = [f"{host.name}/{name} -> {store.url}" for name in databases]
+        plan = [f"{host.name}/{series_name(name, options)} -> {store.url}" for name in databases]
         summary = f"would back up {', '.join(databases)} to {store.url}"
         if options.prune:
             plan.append(f"then prune: {prune_plan(host, datetime.now(UTC))}")
             summary += f", then prune ({plan[-1].removeprefix('then prune: ')})"
         return Result(host.name, Status.SKIPPED, details={"plan": plan}, summary=summary)
     store.preflight()
-    dumper = _Dumper(server, runner, store, settings)
+    dumper = _Dumper(server, runner, store, settings, options)
     outcomes = []
     for database in databases:
         outcome = dumper.backup(database)
@@ -113,9 +143,15 @@ class _Dumper:
     """Backs up databases of one host, finding a matching pg_dump once per server version."""
 
     def __init__(
-        self, server: pg.Postgres, runner: Runner, store: Store, settings: BackupSettings
+        self,
+        server: pg.Postgres,
+        runner: Runner,
+        store: Store,
+        settings: BackupSettings,
+        options: BackupOptions,
     ) -> None:
         self.server, self.runner, self.store, self.settings = server, runner, store, settings
+        self.options = options
         self.host = server.host
         self._tools: dict[int, ClientTool] = {}
 
@@ -140,17 +176,22 @@ class _Dumper:
         return self._tools[major]
 
     def _backup(self, database: str) -> dict[str, Any]:
-        previous = catalog.complete(catalog.scan(self.store, self.host.name, database))
+        series = series_name(database, self.options)
+        previous = catalog.complete(catalog.scan(self.store, self.host.name, series))
         with exported_snapshot(self.server, database) as (connection, snapshot):
             version, major = server_version(connection)
             tool = self._tool(major)
+            chosen = None
+            if self.options.tables:  # before pg_dump starts: a wrong name dumps nothing
+                held = user_tables(connection)
+                chosen = resolve_tables(self.options.tables, held, f"database {database}")
             started = datetime.now(UTC)
             codec = self.settings.codec
-            key = self._free_key(database_key(self.host.name, database, started, suffix(codec)))
-            counts = _CountInBackground(connection, self.settings.exact_count_max_size)
+            key = self._free_key(database_key(self.host.name, series, started, suffix(codec)))
+            counts = _CountInBackground(connection, self.settings.exact_count_max_size, chosen)
             try:
                 conninfo, env = self.server.client(database)
-                command = dump_command(tool, conninfo, snapshot)
+                command = dump_command(tool, conninfo, snapshot, chosen or ())
                 stream = dump_into_store(
                     self.runner, command, env, self.store, key, codec, self.settings.level
                 )
@@ -168,12 +209,14 @@ class _Dumper:
             codec=self.settings.codec, server_version=version, pg_dump_version=tool.version,
             tool_version=__version__, tables=tables, flags=flags,
             data_offsets={str(k): v for k, v in offsets.items()} if offsets else None,
+            partial_tables=[qualified_name(table) for table in chosen] if chosen else None,
         )  # fmt: skip
         write_manifest(self.store, key, manifest)
         return {
             "database": database, "status": "ok", "key": key.key, "size": manifest.size,
             "raw_size": stream.raw_size, "sha256": manifest.sha256, "tables": len(tables),
             "duration_s": round((finished - started).total_seconds(), 3), "flags": flags,
+            **({"partial_tables": manifest.partial_tables} if chosen else {}),
         }  # fmt: skip
 
     def _free_key(self, key: BackupKey) -> BackupKey:
@@ -197,17 +240,17 @@ class _Dumper:
 class _CountInBackground:
     """Counts rows on the snapshot's connection while pg_dump streams, in the same snapshot."""
 
-    def __init__(self, connection, exact_limit: int) -> None:
+    def __init__(self, connection, exact_limit: int, only: list[Table] | None = None) -> None:
         self._tables: dict[str, TableCount] = {}
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(connection, exact_limit), daemon=True
+            target=self._run, args=(connection, exact_limit, only), daemon=True
         )
         self._thread.start()
 
-    def _run(self, connection, exact_limit: int) -> None:
+    def _run(self, connection, exact_limit: int, only: list[Table] | None) -> None:
         try:
-            self._tables = count_rows(connection, exact_limit)
+            self._tables = count_rows(connection, exact_limit, only)
         except BaseException as exc:  # re-raised in the caller's thread by result()
             self._error = exc
 

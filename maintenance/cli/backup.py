@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from ..errors import ConfigError
 from .spec import Flag, Plan, TaskSpec, collection, dry_run
 
 KEEP_FLAGS = (
@@ -49,9 +50,13 @@ def _validate_prune(host: Any, options: Any) -> None:
 def _db(flags: SimpleNamespace) -> Plan:
     from backups.tasks.backup import BackupOptions, backup_host
 
+    tables = tuple(flags.table or ())
+    if any(not name.strip(". ") for name in tables):
+        raise ConfigError("--table: expected a table name, got an empty one")
     options = BackupOptions(
-        databases=tuple(flags.database or ()), prune=flags.prune, dry_run=flags.dry_run
-    )
+        databases=tuple(flags.database or ()), prune=flags.prune, dry_run=flags.dry_run,
+        tables=tables,
+    )  # fmt: skip
     return Plan(backup_host, options, validate=_validate_db)
 
 
@@ -98,6 +103,12 @@ SPECS = (
             ),
             Flag("prune", "apply the retention rules right after each successful backup", False),
             dry_run("show what would be backed up where, and do nothing"),
+            Flag(
+                "table",
+                "back up only this table (repeatable; schema.table or a plain name): a partial "
+                "backup, kept as DATABASE~partial and never counted as the database's backup",
+                repeatable=True,
+            ),
         ),
         plan=_db,
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from ..errors import ConfigError
 from .spec import Flag, Plan, TaskSpec, collection, dry_run
 
 JOBS = Flag("jobs", "parallel pg_restore jobs (default 2)", 2)
@@ -22,6 +23,12 @@ def _verify(flags: SimpleNamespace) -> Plan:
     )  # fmt: skip
 
 
+def _tables(names: list[str] | None) -> tuple[str, ...]:
+    if any(not name.strip(". ") for name in names or ()):
+        raise ConfigError("--table: expected a table name, got an empty one")
+    return tuple(names or ())
+
+
 def _db(flags: SimpleNamespace) -> Plan:
     from backups.tasks.restore import RestoreOptions, restore_target_host, validate_restore
 
@@ -33,7 +40,8 @@ def _db(flags: SimpleNamespace) -> Plan:
         make_options=lambda loaded: RestoreOptions(
             backup=flags.backup, target=flags.target, database=flags.database,
             store=flags.store, force=flags.force, dry_run=flags.dry_run, yes=flags.yes,
-            jobs=int(flags.jobs), inventory=loaded,
+            jobs=int(flags.jobs), inventory=loaded, tables=_tables(flags.table),
+            safety_backup=flags.safety_backup,
         ),
     )  # fmt: skip
 
@@ -63,14 +71,21 @@ SPECS = (
     ),
     TaskSpec(
         "restore.db",
-        """Restore a backup into DATABASE on TARGET: checksum first, counts checked after.
+        """Restore a backup into DATABASE on TARGET: checksum first, counts and checks after.
 
-        Refuses a non-empty database without --force; asks for confirmation unless --yes.
-        Globals backups (roles, tablespaces) are replayed with psql.
+        --backup latest is resolved to the newest complete backup and said first. Refuses a
+        non-empty database without --force, and with --force backs it up first (the safety
+        backup, DATABASE~safety); asks for confirmation unless --yes. restore_checks run
+        after, as restore.verify runs them. Globals backups are replayed with psql.
         """,
         common=("inventory", "json"),
         flags=(
-            Flag("backup", "the backup's key, as backup.list shows it (required)", required=True),
+            Flag(
+                "backup",
+                "the backup's key, as backup.list shows it; 'latest' (the newest complete backup "
+                "of DATABASE from TARGET) or HOST/DATABASE/latest (required)",
+                required=True,
+            ),
             Flag("target", "host to restore on (required)", required=True),
             Flag("database", "database to restore into (required)", required=True),
             Flag(
@@ -78,8 +93,13 @@ SPECS = (
                 "store URL to read from (default: the backup host's backup.store, "
                 "else the target's)",
             ),
-            Flag("force", "restore over a non-empty database (pg_restore --clean --if-exists)",
-                 False),
+            Flag("force", "restore over a non-empty database (pg_restore --clean --if-exists), "
+                 "after a safety backup of it", False),
+            Flag("safety_backup", "with --force, back up the target database first into the "
+                 "target's store (--no-safety-backup: don't)", True),
+            Flag("table", "restore only this table, with its indexes, constraints and owned "
+                 "sequences (repeatable; schema.table or a plain name), from a full or partial "
+                 "backup", repeatable=True),
             dry_run("show the plan and change nothing"),
             Flag("yes", "do not ask for confirmation (needed when not on a terminal)", False),
             JOBS,

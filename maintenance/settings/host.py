@@ -37,7 +37,8 @@ class HostSettings(Section):
         examples=["staging-db1"],
     )
     restore_checks: list[RestoreCheck] = Field(
-        default_factory=list, description="SQL checks restore.verify runs in the restored copy"
+        default_factory=list,
+        description="SQL checks restore.verify and restore.db run in the restored copy",
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     hooks: Hooks = Field(
@@ -45,8 +46,14 @@ class HostSettings(Section):
         description="commands run on the host around a task, {TASK: {before: CMD, after: CMD}} "
         "(a command or a list): a failing before fails the host without the task; after "
         "always runs, with MAINT_STATUS=ok|failed (docs/hooks.md)",
-        examples=[{"restore.db": {"before": "kubectl scale deploy/app --replicas=0",
-                                  "after": "kubectl scale deploy/app --replicas=2"}}],
+        examples=[
+            {
+                "restore.db": {
+                    "before": "kubectl scale deploy/app --replicas=0",
+                    "after": "kubectl scale deploy/app --replicas=2",
+                }
+            }
+        ],
     )
     logs: list[LogRule] = Field(
         default_factory=list,
