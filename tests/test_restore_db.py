@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from backups.archive.manifest import Manifest
+from backups.archive.toc import Toc, TocEntry
+from backups.postgres.table_list import table_entries
 from backups.stores import open_store
 from tests.backup_helpers import table_digests
 from tests.inventories import write_inventory
@@ -247,3 +249,59 @@ def test_bad_backup_and_table_flags_exit_2(shop) -> None:
     assert code == 2 and "'latest' or HOST/DATABASE/latest" in stderr
     code, _, stderr = maint(*base, "--backup", "latest", "--table", "")
     assert code == 2 and "--table: expected a table name" in stderr
+
+
+def test_an_identity_table_restores_into_its_own_schema(shop, staging_cluster, target) -> None:
+    """fleet.vehicle_makes from the full backup: schema created, identity sequence at 40."""
+    code, report, stderr = restore(shop, target, "--backup", shop["full"],
+                                   "--table", "vehicle_makes")  # fmt: skip
+    assert code == 0, stderr + json.dumps(report)
+    assert report["results"][0]["details"]["tables"] == ["fleet.vehicle_makes"]
+    inserted = staging_cluster.execute(
+        "INSERT INTO fleet.vehicle_makes (name) VALUES ('new') RETURNING id", dbname=target
+    )
+    assert inserted == [(41,)]
+    tables = staging_cluster.execute("SELECT relname FROM pg_stat_user_tables", dbname=target)
+    assert tables == [("vehicle_makes",)]
+
+
+def _toc(*entries: tuple[int, str, str, str, tuple[int, ...]]) -> Toc:
+    made = tuple(
+        TocEntry(i, desc, tag, 0, 0, 0, schema, deps) for i, desc, schema, tag, deps in entries
+    )
+    return Toc((1, 15, 0), 4, 8, made, 0)
+
+
+# pg_dump 15's TOC of SCHEMA above (ids, kinds, dependencies as read from a real dump).
+SHOP_TOC = _toc(
+    (6, "SCHEMA", "", "fleet", ()),
+    (220, "TABLE", "fleet", "vehicle_makes", (6,)),
+    (219, "SEQUENCE", "fleet", "vehicle_makes_id_seq", (220, 6)),
+    (216, "TABLE", "public", "customers", ()),
+    (215, "SEQUENCE", "public", "customers_id_seq", (216,)),
+    (3374, "SEQUENCE OWNED BY", "public", "customers_id_seq", (215,)),
+    (218, "TABLE", "public", "purchase", ()),
+    (3208, "DEFAULT", "public", "customers id", (215, 216, 216)),
+    (3367, "TABLE DATA", "fleet", "vehicle_makes", (220,)),
+    (3363, "TABLE DATA", "public", "customers", (216,)),
+    (3365, "TABLE DATA", "public", "purchase", (218,)),
+    (3376, "SEQUENCE SET", "fleet", "vehicle_makes_id_seq", (219,)),
+    (3377, "SEQUENCE SET", "public", "customers_id_seq", (215,)),
+    (3218, "CONSTRAINT", "fleet", "vehicle_makes vehicle_makes_pkey", (220,)),
+    (3213, "CONSTRAINT", "public", "customers customers_pkey", (216,)),
+    (3214, "INDEX", "public", "purchase_created", (218,)),
+    (3219, "FK CONSTRAINT", "public", "purchase purchase_customer_id_fkey", (3213, 218, 216)),
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "ids"),
+    [(("public", "customers"), [216, 215, 3374, 3208, 3363, 3377, 3213]),
+     (("public", "purchase"), [218, 3365, 3214, 3219]),
+     (("fleet", "vehicle_makes"), [220, 219, 3367, 3376, 3218])],
+    ids=["serial-referenced", "with-its-foreign-key", "identity"],
+)  # fmt: skip
+def test_the_use_list_holds_a_table_and_its_own_objects(table, ids) -> None:
+    """A table comes with its data, index, constraints, default and sequence (definition,
+    ownership, value); another table's foreign key to it does not."""
+    assert [entry.dump_id for entry in table_entries(SHOP_TOC, [table])] == ids

@@ -5,7 +5,8 @@ indexes, constraints, defaults or triggers, and cannot name a schema. The archiv
 contents says what depends on what, so the list here holds each chosen table, its data, and
 every index, constraint, default, trigger, policy and comment that depends on it, with the
 sequences it owns (their definitions and current values). Foreign keys of the chosen tables
-come with them (the tables they reference must exist in the target).
+come with them (the tables they reference must exist in the target); those of other tables
+that reference them do not.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from maintenance.errors import MaintError
 from maintenance.runners import Runner
 from maintenance.tablenames import Table
 
-# Entries that belong to the table they depend on.
+# Entries that belong to the table they depend on; those in _NAMED_BY_TABLE carry that
+# table's name first in their tag ("purchase purchase_pkey"): a foreign key depends on the
+# table it references too, and belongs only to the one it is on.
 _WITH_TABLE = frozenset({
     "TABLE DATA", "INDEX", "CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT", "DEFAULT",
     "TRIGGER", "POLICY", "ROW SECURITY", "RULE", "COMMENT", "STATISTICS", "SEQUENCE",
-    "SEQUENCE OWNED BY",
+})  # fmt: skip
+_NAMED_BY_TABLE = frozenset({
+    "CONSTRAINT", "FK CONSTRAINT", "CHECK CONSTRAINT", "DEFAULT", "TRIGGER", "POLICY", "RULE",
 })  # fmt: skip
 _FIRST_READ = 1024 * 1024
 
@@ -61,20 +66,24 @@ def table_entries(toc: Toc, tables: list[Table]) -> list[TocEntry]:
         raise MaintError(f"the backup holds no table {', '.join(missing)}")
     chosen = set(ids)
     for entry in toc.entries:
-        if entry.desc in _WITH_TABLE and chosen.intersection(entry.dependencies):
+        if entry.desc in _WITH_TABLE and any(
+            _belongs(entry, ids[i]) for i in entry.dependencies if i in ids
+        ):
             chosen.add(entry.dump_id)
-    sequences = {
-        dependency
-        for entry in toc.entries
-        if entry.desc == "SEQUENCE OWNED BY" and entry.dump_id in chosen
-        for dependency in entry.dependencies
-    }
-    for entry in toc.entries:
-        owned = entry.desc == "SEQUENCE" and entry.dump_id in sequences
-        value = entry.desc == "SEQUENCE SET" and sequences.intersection(entry.dependencies)
-        if owned or value:
+    sequences = {e.dump_id for e in toc.entries if e.desc == "SEQUENCE" and e.dump_id in chosen}
+    for entry in toc.entries:  # serial and identity sequences: ownership and current value
+        if entry.desc in ("SEQUENCE OWNED BY", "SEQUENCE SET") and sequences.intersection(
+            entry.dependencies
+        ):
             chosen.add(entry.dump_id)
     return [entry for entry in toc.entries if entry.dump_id in chosen]
+
+
+def _belongs(entry: TocEntry, table: Table) -> bool:
+    """Whether ENTRY, which depends on TABLE, is one of TABLE's own objects."""
+    if entry.desc not in _NAMED_BY_TABLE:
+        return True
+    return entry.namespace == table[0] and entry.tag.startswith(table[1] + " ")
 
 
 def use_list(entries: list[TocEntry]) -> bytes:
