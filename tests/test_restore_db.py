@@ -173,6 +173,18 @@ def test_latest_of_another_host_restores_one_table_with_its_index_and_sequence(
         "INSERT INTO purchase (customer_id) VALUES (NULL) RETURNING id", dbname=target
     )
     assert next_id == [(1501,)]
+    again = ("--backup", shop["full"], "--table", "purchase")
+    code, report, _ = restore(shop, target, *again)
+    assert code == 1
+    assert report["results"][0]["error"] == (
+        f"database {target!r} on staging1 already has public.purchase; "
+        "refusing to restore over them without --force"
+    )
+    code, report, _ = restore(shop, target, *again, "--force", "--dry-run")
+    assert code == 0
+    assert (
+        "drop and recreate public.purchase on staging1" in report["results"][0]["details"]["plan"]
+    )
 
 
 def test_a_partial_backup_restores_into_a_new_database(

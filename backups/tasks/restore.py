@@ -149,12 +149,13 @@ def _restore_on(server: pg.Postgres, runner: Runner, options: RestoreOptions) ->
     target = server.host
     choice = _choose(server, options)
     if choice.state not in ("absent", "empty", "n/a") and not options.force:
-        what = f"database {options.database!r}"
+        where = f"database {options.database!r} on {target.name}"
         if choice.tables:
-            what = f"{table_names(choice.tables)} in {what}"
+            raise MaintError(
+                f"{where} already has {choice.state}; refusing to restore over them without --force"
+            )
         raise MaintError(
-            f"{what} on {target.name} is not empty ({choice.state}); "
-            "refusing to restore over it without --force"
+            f"{where} is not empty ({choice.state}); refusing to restore over it without --force"
         )
     plan = _plan(choice, target, options)
     if options.dry_run:
@@ -241,10 +242,8 @@ def _plan(choice: _Choice, target: Host, options: RestoreOptions) -> list[str]:
     if state == "absent":
         steps.append(f"create database {options.database!r} on {target.name}")
     elif state not in ("empty", "n/a"):
-        objects = (
-            table_names(choice.tables) if choice.tables else f"objects of {options.database!r}"
-        )
-        steps.append(f"drop and recreate the {objects} ({state}) on {target.name}")
+        objects = state if choice.tables else f"the objects of {options.database!r} ({state})"
+        steps.append(f"drop and recreate {objects} on {target.name}")
     steps.append(
         f"restore {what} on {target.name} from {manifest.host}/{manifest.database}"
         f" taken {manifest.started_at}"

@@ -29,14 +29,14 @@ def table_names(tables: list[Table]) -> str:
 
 
 def tables_state(server: pg.Postgres, database: str, tables: list[Table]) -> str:
-    """'empty' when DATABASE (which exists) has none of TABLES, else which of them it has."""
+    """'empty' when DATABASE (which exists) has none of TABLES, else the names of those it has."""
     with server.connect(database) as connection:
         rows = connection.execute(
             "SELECT n.nspname, c.relname FROM pg_class c"
             " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')",
         ).fetchall()
     present = [table for table in tables if table in set(rows)]
-    return f"{table_names(present)} exist" if present else "empty"
+    return table_names(present) if present else "empty"
 
 
 def create_schemas(server: pg.Postgres, database: str, tables: list[Table]) -> None:
