@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from wsgiref.simple_server import WSGIServer
@@ -26,6 +26,7 @@ import structlog
 from ..errors import ConfigError
 from .child import run_job, stop
 from .config import Job, Settings
+from .http import serve
 from .metrics import SchedulerMetrics
 from .notify import Notifier
 from .state import FAILED, Claim, Outcome, StateError, StateStore
@@ -49,11 +50,18 @@ class _Planned:
 
 
 class Daemon:
-    """Runs SETTINGS' jobs against STORE until stopped."""
+    """Runs SETTINGS' jobs against STORE until stopped; serves /metrics and PAGES (path ->
+    a function rendering an HTML page, such as /report) on `metrics.listen`."""
 
-    def __init__(self, settings: Settings, store: StateStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: StateStore,
+        pages: Mapping[str, Callable[[], str]] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.pages = dict(pages or {})
         self.metrics = SchedulerMetrics()
         self.notifier = Notifier(settings.notify, store)
         self.jobs = {job.name: job for job in settings.jobs}
@@ -248,18 +256,15 @@ class Daemon:
         return 0
 
     def _serve_metrics(self) -> None:
-        """Serve /metrics on the `metrics.listen` address. Raise ConfigError if it is taken."""
+        """Serve /metrics (and the pages) on the `metrics.listen` address. Raise ConfigError
+        if it is taken."""
         if self.settings.metrics_listen is None:
             return
-        from prometheus_client import start_http_server
-
         address, port = self.settings.metrics_listen
         try:
-            self._metrics_server, _ = start_http_server(
-                port, address, registry=self.metrics.registry
-            )
+            self._metrics_server = serve(address, port, self.metrics.registry, self.pages)
         except OSError as exc:
             raise ConfigError(
                 f"key 'metrics.listen': cannot listen on {address}:{port}: {exc.strerror}"
             ) from None
-        log.info("metrics served", url=f"http://{address}:{port}/metrics")
+        log.info("metrics served", url=f"http://{address}:{port}/metrics", pages=list(self.pages))
