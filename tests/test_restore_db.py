@@ -261,6 +261,9 @@ def test_bad_backup_and_table_flags_exit_2(shop) -> None:
     assert code == 2 and "'latest' or HOST/DATABASE/latest" in stderr
     code, _, stderr = maint(*base, "--backup", "latest", "--table", "")
     assert code == 2 and "--table: expected a table name" in stderr
+    code, _, stderr = maint("backup.db", "-i", str(shop["inventory"]), "--table", "purchase",
+                            "--prune")  # fmt: skip
+    assert code == 2 and "--prune goes with full backups" in stderr
 
 
 def test_an_identity_table_restores_into_its_own_schema(shop, staging_cluster, target) -> None:

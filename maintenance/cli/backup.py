@@ -53,6 +53,8 @@ def _db(flags: SimpleNamespace) -> Plan:
     tables = tuple(flags.table or ())
     if any(not name.strip(". ") for name in tables):
         raise ConfigError("--table: expected a table name, got an empty one")
+    if tables and flags.prune:  # it would prune the database's full backups, not these
+        raise ConfigError("--prune goes with full backups: prune partial ones with backup.prune")
     options = BackupOptions(
         databases=tuple(flags.database or ()), prune=flags.prune, dry_run=flags.dry_run,
         tables=tables,
