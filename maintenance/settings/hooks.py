@@ -43,18 +43,25 @@ def _task_name(value: str) -> str:
 
 
 TaskName = Annotated[str, AfterValidator(_task_name)]
+Commands = Annotated[
+    OneOrMany,
+    WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+         "x-type": "command or list of commands"}
+    ),
+]  # fmt: skip
 
 
 class TaskHooks(Section):
     """The commands around one task, each run by the host's shell in order."""
 
-    before: OneOrMany = Field(
+    before: Commands = Field(
         default_factory=list,
         description="run before the task on the host; one failing fails the host's task "
         "without running it",
         examples=["kubectl scale deploy/app --replicas=0"],
     )
-    after: OneOrMany = Field(
+    after: Commands = Field(
         default_factory=list,
         description="run after the task on the host, also when it failed; "
         "MAINT_STATUS=ok|failed in its environment",
