@@ -142,7 +142,31 @@ RUNBOOKS = (
         live=("events.log", "ingest.log"),
         owner="analytics",
     ),
+    # Nor this: the analytics configuration with logrotate's `maxage 5` (`delete_after: 5d`),
+    # rotated copies going by age as well as by count.
+    Runbook(
+        "analytics-maxage",
+        ANALYTICS.replace("    rotate 14\n", "    rotate 14\n    maxage 5\n"),
+        {
+            "rotate": "daily",
+            "keep": 14,
+            "delete_after": "5d",
+            "compress": "gz",
+            "delay_compress": True,
+            "missing_ok": True,
+            "not_if_empty": True,
+            "create": "644 analytics analytics",
+        },
+        keep=14,
+        live=("events.log", "ingest.log"),
+        owner="analytics",
+    ),
 )
+# Differences from logrotate not fixed yet: the test asserts logrotate's behaviour.
+KNOWN_DIFFERENCES = {
+    "analytics-maxage": "maxage: logrotate also removes the `.1` it has just compressed when"
+    " it is older than maxage (before shifting it to .2.gz); the product keeps it",
+}
 FORMS = ("imported", "inventory")
 HOST = "ctl"
 USERADD = (
@@ -223,8 +247,17 @@ def comparisons(
     return result
 
 
+def _runbook_params() -> list[Any]:
+    return [
+        pytest.param(r.name, marks=pytest.mark.xfail(reason=reason, strict=True))
+        if (reason := KNOWN_DIFFERENCES.get(r.name))
+        else r.name
+        for r in RUNBOOKS
+    ]
+
+
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("runbook", [r.name for r in RUNBOOKS])
+@pytest.mark.parametrize("runbook", _runbook_params())
 def test_rotation_matches_logrotate_day_by_day(
     comparisons: dict[tuple[str, str], Comparison], runbook: str, form: str
 ) -> None:
