@@ -10,13 +10,15 @@ values put in place and validated the same way.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
 from backups.archive.catalog import CLOCK_SKEW
-from backups.archive.freshness import backup_freshness
+from backups.archive.freshness import Lag, backup_freshness
+from backups.sources import unit_kinds
 
 from .errors import ConfigError, MaintError
 from .inventory import Host
@@ -166,17 +168,22 @@ def _seconds(length: timedelta) -> str:
     return f"{int(seconds) if seconds.is_integer() else seconds}s"
 
 
-def freshness_checks(host: Host, databases: list[str], config: HealthSettings) -> list[Check]:
-    """Age of the newest complete backup and newest passing drill of each database, and a
-    warning naming the backups dated in the future (set aside, never the newest)."""
+def freshness_checks(
+    host: Host, databases: list[str], config: HealthSettings, sources: Sequence[str] = ()
+) -> list[Check]:
+    """Age of the newest complete backup and newest passing drill of each database and of
+    each backup.sources unit (SOURCES), and a warning naming the backups dated in the future
+    (set aside, never the newest)."""
     try:
-        ages = backup_freshness(host, datetime.now(UTC), databases)
+        ages = backup_freshness(host, datetime.now(UTC), databases, sources)
     except MaintError as exc:
         return [Check("backups", State.UNKNOWN, f"cannot read the backup store: {exc}")]
     checks = []
     for age in ages:
         if age.future:
             checks.append(_future_check(age.database, age.future))
+        if age.lagging:
+            checks.append(_lag_check(age.database, age.lagging))
         checks.append(
             _age_check(
                 f"backup {age.database}",
@@ -208,6 +215,20 @@ def _future_check(database: str, keys: tuple[str, ...]) -> Check:
     return Check(f"future-dated {database}", State.WARNING, message, list(keys))
 
 
+def _lag_check(database: str, lagging: tuple[Lag, ...]) -> Check:
+    """A warning: a store (of several copies) missed backups the others have."""
+    words = [
+        f"{lag.store} has no complete backup while {lag.behind} has one"
+        if lag.lag is None
+        else f"{lag.store} newest backup is {format_duration(lag.lag.total_seconds())} older "
+        f"than {lag.behind}'s"
+        for lag in lagging
+    ]
+    return Check(
+        f"copies {database}", State.WARNING, "; ".join(words), [lag.store for lag in lagging]
+    )
+
+
 def _age_check(
     name: str, what: str, age: timedelta | None, warn: timedelta, crit: timedelta
 ) -> Check:
@@ -229,7 +250,7 @@ def check_host(host: Host, runner: Runner, options: HealthOptions | None) -> Res
             server_checks, databases = postgres_checks(context, config)
             checks += server_checks
         if "backup" in host.settings.model_fields_set:  # set in vars, not only defaulted
-            checks += freshness_checks(host, databases, config)
+            checks += freshness_checks(host, databases, config, sorted(unit_kinds(host)))
         checks += probes.checks()
     state = worst(check.state for check in checks)
     problems = [f"{check.name}: {check.message}" for check in checks if check.state != State.OK]

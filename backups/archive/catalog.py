@@ -12,8 +12,9 @@ machine that wrote a backup and the one reading it (NTP keeps them within second
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,3 +99,13 @@ def newest_passing_drill(store: Store, backups: Iterable[StoredBackup]) -> Store
         if record and record.get("ok") is True:
             return backup
     return None
+
+
+def free_key(stores: Sequence[Store], key: BackupKey) -> BackupKey:
+    """KEY, moved a second later while an object of that name exists in any of STORES (two
+    runs in one second): the key a new backup may be written under."""
+    while any(
+        store.stat(name) is not None for store in stores for name in (key.key, key.manifest_key)
+    ):
+        key = dataclasses.replace(key, time=key.time + timedelta(seconds=1))
+    return key

@@ -17,8 +17,22 @@ from datetime import datetime, timedelta
 
 from backups.archive import catalog
 from backups.archive.layout import GLOBALS
-from backups.stores.host import open_host_store
+from backups.stores import Store
+from backups.stores.host import open_host_stores
 from maintenance.inventory import Host
+
+# A store whose newest backup is this much older than another store's missed a backup (the
+# manifests of one backup reach its stores a moment apart, never minutes).
+COPY_LAG = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Lag:
+    """A store (of several: copies) whose newest backup of a database is older than another's."""
+
+    store: str
+    behind: str  # the store holding the newest backup
+    lag: timedelta | None  # None: the store has no complete backup of it at all
 
 
 @dataclass(frozen=True)
@@ -27,31 +41,59 @@ class Freshness:
     backup_age: timedelta | None  # None: no complete backup at all
     drill_age: timedelta | None  # None: never a passing drill
     future: tuple[str, ...] = ()  # keys of the objects dated in the future, set aside
+    lagging: tuple[Lag, ...] = ()  # copies: stores that missed the newest backups
 
 
-def backup_freshness(host: Host, now: datetime, databases: Sequence[str] = ()) -> list[Freshness]:
-    """Ages for each of DATABASES (those that must be backed up), else each one the store holds.
+def backup_freshness(
+    host: Host, now: datetime, databases: Sequence[str] = (), sources: Sequence[str] = ()
+) -> list[Freshness]:
+    """Ages for each of DATABASES (those that must be backed up), else each one a store holds,
+    and for each of SOURCES (the units of backup.sources, which must be backed up too).
 
-    Ages count from the newest complete backup not dated in the future; one dated within the
-    clock-skew tolerance counts as 0s old, never a negative age.
+    Ages count from the newest complete backup not dated in the future, in whichever store
+    holds it (copies); one dated within the clock-skew tolerance counts as 0s old, never a
+    negative age. With several stores, one whose newest backup lags another's is named.
     """
-    store = open_host_store(host)
-    backups = catalog.scan(store, host.name)
-    names = list(databases) or sorted({b.key.database for b in backups} - {GLOBALS})
+    scans = [(store, catalog.scan(store, host.name)) for store in open_host_stores(host)]
+    everything = [backup for _, backups in scans for backup in backups]
+    names = list(databases) or sorted({b.key.database for b in everything} - {GLOBALS})
+    names += [name for name in sources if name not in names]
     ages = []
     for name in names:
-        mine = [backup for backup in backups if backup.key.database == name]
-        present = catalog.current(mine, now)
-        drilled = catalog.newest_passing_drill(store, present)
+        newest: list[tuple[Store, datetime | None]] = []
+        drills: list[datetime] = []
+        future: set[str] = set()
+        for store, backups in scans:
+            mine = [backup for backup in backups if backup.key.database == name]
+            present = catalog.current(mine, now)
+            newest.append((store, present[-1].key.time if present else None))
+            drilled = catalog.newest_passing_drill(store, present)
+            drills += [drilled.key.time] if drilled else []
+            future |= {backup.key.key for backup in catalog.future_dated(mine, now)}
+        times = [time for _, time in newest if time is not None]
         ages.append(
             Freshness(
                 database=name,
-                backup_age=_age(now, present[-1].key.time) if present else None,
-                drill_age=_age(now, drilled.key.time) if drilled else None,
-                future=tuple(backup.key.key for backup in catalog.future_dated(mine, now)),
+                backup_age=_age(now, max(times)) if times else None,
+                drill_age=_age(now, max(drills)) if drills else None,
+                future=tuple(sorted(future)),
+                lagging=_lagging(newest),
             )
         )
     return ages
+
+
+def _lagging(newest: list[tuple[Store, datetime | None]]) -> tuple[Lag, ...]:
+    """The stores whose newest backup is more than COPY_LAG older than the newest store's."""
+    present = [(store, time) for store, time in newest if time is not None]
+    if not present:
+        return ()
+    leader, latest = max(present, key=lambda pair: pair[1])
+    return tuple(
+        Lag(store.url, leader.url, latest - time if time is not None else None)
+        for store, time in newest
+        if time is None or latest - time > COPY_LAG
+    )
 
 
 def _age(now: datetime, time: datetime) -> timedelta:

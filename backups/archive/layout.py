@@ -1,5 +1,10 @@
 """Object keys of backups: `<host>/<database>/<YYYYmmddTHHMMSSZ>.dump[.<codec>]` plus
-`<same>.manifest.json`, and `<host>/_globals/<stamp>.sql[.<codec>]` for roles and tablespaces.
+`<same>.manifest.json`, `<host>/_globals/<stamp>.sql[.<codec>]` for roles and tablespaces,
+and `<host>/<source>/<stamp>.<extension>[.<codec>]` for a backup.sources entry (the extension
+says the kind's format: `sqlite`, a command's `suffix` such as `archive.gz`).
+
+With codec none, a dotted extension's last word reads as the key's codec (`archive.gz`): the
+key's codec is only shown, never trusted; restores decompress by the manifest's.
 
 Host and database names are percent-encoded so a '/' or a space in a name cannot change the
 key's shape; a name '.' or '..' (legal for PostgreSQL and in inventories) has its dots
@@ -20,7 +25,7 @@ VERIFY_SUFFIX = ".verify.json"
 GLOBALS = "_globals"
 _DATA = re.compile(
     r"^(?P<host>[^/]+)/(?P<database>[^/]+)/(?P<stamp>\d{8}T\d{6}Z)"
-    r"\.(?P<kind>dump|sql)(?:\.(?P<codec>[a-z0-9]+))?$"
+    r"\.(?P<kind>dump|sql|[a-z0-9]+(?:\.[a-z0-9]+)*?)(?:\.(?P<codec>[a-z0-9]+))?$"
 )
 
 
@@ -31,7 +36,9 @@ class BackupKey:
     host: str
     database: str
     time: datetime
-    kind: str  # "dump" (pg_dump custom format) or "sql" (pg_dumpall --globals-only)
+    # "dump" (pg_dump custom format), "sql" (pg_dumpall --globals-only under _globals), or a
+    # source's extension ("sqlite", a command's suffix ...).
+    kind: str
     codec: str | None
 
     @property
@@ -51,7 +58,7 @@ class BackupKey:
 
     @property
     def is_globals(self) -> bool:
-        return self.kind == "sql"
+        return self.kind == "sql" and self.database == GLOBALS
 
 
 def encode_name(name: str) -> str:
@@ -64,6 +71,13 @@ def database_key(host: str, database: str, started: datetime, codec: str | None)
     return BackupKey(host, database, started.astimezone(UTC).replace(microsecond=0), "dump", codec)
 
 
+def source_key(
+    host: str, name: str, started: datetime, extension: str, codec: str | None
+) -> BackupKey:
+    """The key of a backup of source NAME, its object named with the kind's EXTENSION."""
+    return BackupKey(host, name, started.astimezone(UTC).replace(microsecond=0), extension, codec)
+
+
 def globals_key(host: str, started: datetime, codec: str | None) -> BackupKey:
     return BackupKey(host, GLOBALS, started.astimezone(UTC).replace(microsecond=0), "sql", codec)
 
@@ -71,7 +85,7 @@ def globals_key(host: str, started: datetime, codec: str | None) -> BackupKey:
 def parse_key(key: str) -> BackupKey | None:
     """The parts of a data object's KEY, or None for anything else (manifests included)."""
     match = _DATA.match(key)
-    if not match:
+    if not match or key.endswith((MANIFEST_SUFFIX, VERIFY_SUFFIX)):  # a source's own files
         return None
     try:
         stamp = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)

@@ -1,7 +1,9 @@
 """The manifest written beside each backup, last: its presence is what makes a backup complete.
 
 It records what a restore needs to check the data against: size and sha256 of the stored
-bytes, and row counts per table taken from the same snapshot as the dump; and, for a
+bytes, which kind of source made it (`source`: postgres, sqlite, command ...), and row
+counts per table taken from the same snapshot as the dump (`tables` for PostgreSQL, `counts`
+for every kind); and, for a
 custom-format dump, where each table's data starts in it (`data_offsets`, dumpId -> byte
 offset), which pg_dump could not write into its own TOC through a pipe.
 """
@@ -12,6 +14,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from backups.archive.layout import BackupKey
+from backups.stores import Store
 from maintenance.errors import MaintError
 
 FORMAT = 1
@@ -44,9 +48,19 @@ class Manifest:
     kind: str = "database"  # or "globals"
     flags: list[str] = field(default_factory=list)
     data_offsets: dict[str, int] | None = None
+    # What made the backup: {"kind": "postgres" | "sqlite" | "command" | ..., "name": ...};
+    # None in manifests written before backup.sources existed (all PostgreSQL).
+    source: dict[str, str] | None = None
+    # Rows (or keys) per logical database or table, at the dump's snapshot.
+    counts: dict[str, int] = field(default_factory=dict)
     # backup.db --table: the only tables this backup holds ("schema.table"); None: all of them.
     partial_tables: list[str] | None = None
     format: int = FORMAT
+
+    @property
+    def source_kind(self) -> str:
+        """The kind that made the backup; older manifests are all PostgreSQL's."""
+        return self.source["kind"] if self.source else "postgres"
 
     def offsets(self) -> dict[int, int] | None:
         """data_offsets with int dumpIds (JSON keys are strings); None when not recorded."""
@@ -73,3 +87,13 @@ class Manifest:
             raise
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ManifestError(f"{where}: not a valid manifest: {exc}") from None
+
+
+def read_manifest(store: Store, key: BackupKey) -> Manifest:
+    """KEY's manifest from STORE. Raise ManifestError when it is missing or unusable."""
+    try:
+        return Manifest.from_json(store.get_bytes(key.manifest_key), key.manifest_key)
+    except ManifestError:
+        raise
+    except MaintError as exc:
+        raise ManifestError(f"{key.key}: manifest cannot be read: {exc}") from exc

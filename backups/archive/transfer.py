@@ -1,5 +1,8 @@
 """Running a dump tool on a host straight into a store object, then its manifest, last.
 
+With several stores (copies), the dump is streamed once into all of them at the same time,
+and each store's manifest is written once its own object is committed.
+
 Shared by database dumps and globals, so both keep the same guarantees: a tool that fails or
 prints nothing aborts the upload (no partial object), and a manifest that cannot be written
 takes its data object with it. Both objects are created exclusively: of two runs that picked
@@ -9,12 +12,13 @@ copy, so a backup never silently replaces another one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from backups.archive.layout import BackupKey
 from backups.archive.manifest import Manifest
 from backups.archive.pipeline import BackupStream, Progress
 from backups.stores import ObjectExists, Store
+from backups.stores.fanout import Copy, FanOut
 from maintenance.errors import MaintError
 from maintenance.runners import Runner
 from maintenance.secrets import mask_text
@@ -45,21 +49,57 @@ def dump_into_store(
 ) -> BackupStream:
     """Stream COMMAND's stdout through CODEC (at LEVEL) into KEY. Raise DumpError if the tool
     failed."""
+    stream, _ = dump_into_stores(runner, command, env, [store], key, codec, level)
+    return stream
+
+
+def dump_into_stores(
+    runner: Runner,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    stores: Sequence[Store],
+    key: BackupKey,
+    codec: str,
+    level: int | None = None,
+) -> tuple[BackupStream, list[Copy]]:
+    """Stream COMMAND's stdout once through CODEC (at LEVEL) into KEY in each of STORES (see
+    stream_into_stores). Raise DumpError if the tool failed."""
     tool = command[0].rsplit("/", 1)[-1]
+
+    def produce(stream: BackupStream) -> None:
+        result = runner.stream(command, stdout=stream, env=env)
+        if result.exit_code != 0:
+            detail = mask_text(result.stderr.strip()) or "no message"
+            raise DumpError(f"{tool} exited with status {result.exit_code}: {detail}")
+
+    return stream_into_stores(stores, key, codec, level, produce, tool)
+
+
+def stream_into_stores(
+    stores: Sequence[Store],
+    key: BackupKey,
+    codec: str,
+    level: int | None,
+    produce: Callable[[BackupStream], object],
+    tool: str,
+) -> tuple[BackupStream, list[Copy]]:
+    """Have PRODUCE write a dump once into KEY in each of STORES through CODEC: the objects
+    are committed only when PRODUCE returns and wrote something; when it raises (a DumpError
+    for a failed tool), every upload is aborted and nothing stays. TOOL names the producer."""
     try:
-        with store.open_write(key.key, exclusive=True) as upload:
+        with FanOut(stores, key.key, exclusive=True) as fanout:
             progress = Progress(f"{key.host}/{key.database}")
-            stream = BackupStream(codec, upload, progress, level)
-            result = runner.stream(command, stdout=stream, env=env)
-            if result.exit_code != 0:
-                detail = mask_text(result.stderr.strip()) or "no message"
-                raise DumpError(f"{tool} exited with status {result.exit_code}: {detail}")
+            stream = BackupStream(codec, fanout, progress, level)
+            produce(stream)
             if stream.raw_size == 0:
                 raise DumpError(f"{tool} produced no output")
             stream.finish()
     except ObjectExists as exc:
         raise ConcurrentBackup(key) from exc
-    return stream
+    for copy in fanout.copies:
+        if isinstance(copy.error, ObjectExists):
+            copy.error = ConcurrentBackup(key)
+    return stream, fanout.copies
 
 
 def write_manifest(store: Store, key: BackupKey, manifest: Manifest) -> None:
@@ -72,3 +112,14 @@ def write_manifest(store: Store, key: BackupKey, manifest: Manifest) -> None:
     except MaintError:
         store.delete(key.key)
         raise
+
+
+def write_manifests(copies: Sequence[Copy], key: BackupKey, manifest: Manifest) -> None:
+    """Write the manifest into each store whose copy succeeded; a store where that fails gets
+    the error on its copy (and loses its data object), the others keep theirs."""
+    for copy in copies:
+        if copy.ok:
+            try:
+                write_manifest(copy.store, key, manifest)
+            except MaintError as exc:
+                copy.error = exc

@@ -9,21 +9,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from backups.archive import catalog
 from backups.archive.codecs import suffix
-from backups.archive.layout import BackupKey, database_key
+from backups.archive.layout import database_key
 from backups.archive.manifest import Manifest, TableCount
-from backups.archive.transfer import DumpError, dump_into_store, write_manifest
+from backups.archive.transfer import DumpError, dump_into_stores, write_manifests
 from backups.postgres.clients import ClientTool, find_client
 from backups.postgres.snapshot import count_rows, exported_snapshot, server_version, user_tables
+from backups.sources import Source
 from backups.stores import Store
-from backups.stores.host import open_host_store
+from backups.stores.fanout import Copy
+from backups.stores.host import open_host_stores
 from backups.tasks.prune import prune_database, prune_plan
+from backups.tasks.source_backup import back_up_sources, chosen_sources, plan_lines
 from maintenance import __version__, pg
 from maintenance.errors import HostUnreachable, MaintError
 from maintenance.inventory import Host
@@ -41,6 +44,7 @@ log = structlog.get_logger()
 @dataclass(frozen=True)
 class BackupOptions:
     databases: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # --source: only these backup.sources entries
     prune: bool = False
     dry_run: bool = False
     tables: tuple[str, ...] = ()  # --table: a partial backup of these tables only
@@ -84,56 +88,107 @@ def databases_of(server: pg.Postgres, wanted: tuple[str, ...]) -> list[str]:
     return list(wanted) if wanted else server.databases()
 
 
+def backs_up_postgres(host: Host, options: BackupOptions) -> bool:
+    """Whether PostgreSQL databases are backed up: unless --source alone says what to back
+    up, or the host has backup.sources and no PostgreSQL server (postgres.dsn)."""
+    if options.databases:
+        return True
+    if options.sources:
+        return False
+    return bool(host.settings.postgres.dsn or not host.settings.backup.sources)
+
+
 def backup_host(host: Host, runner: Runner, options: BackupOptions) -> Result:
-    """Back up every database of HOST; one database failing does not stop the next."""
+    """Back up every database and source of HOST; one failing does not stop the next."""
+    sources = [] if options.tables else chosen_sources(host, options.sources)
+    if not backs_up_postgres(host, options):
+        return _back_up(host, None, runner, options, sources)
     with pg.reach(host, runner, TASK) as server:
-        return _back_up(server, runner, options)
+        return _back_up(host, server, runner, options, sources)
 
 
 def back_up_database(server: pg.Postgres, runner: Runner, database: str, label: str) -> Result:
     """DATABASE backed up as backup.db does, under `<database>~LABEL`, on a server already
     reached (restore.db's safety backup)."""
-    return _back_up(server, runner, BackupOptions(databases=(database,), label=label))
+    options = BackupOptions(databases=(database,), label=label)
+    return _back_up(server.host, server, runner, options, [])
 
 
-def _back_up(server: pg.Postgres, runner: Runner, options: BackupOptions) -> Result:
-    host = server.host
+def _back_up(
+    host: Host,
+    server: pg.Postgres | None,
+    runner: Runner,
+    options: BackupOptions,
+    sources: list[Source],
+) -> Result:
     settings = host.settings.backup
-    store = open_host_store(host)
-    databases = databases_of(server, options.databases)
+    stores = open_host_stores(host)
+    where = " and ".join(store.url for store in stores)
+    databases = databases_of(server, options.databases) if server is not None else []
     if options.dry_run:
-        plan = [f"{host.name}/{series_name(name, options)} -> {store.url}" for name in databases]
-        summary = f"would back up {', '.join(databases)} to {store.url}"
+        plan = [f"{host.name}/{series_name(name, options)} -> {where}" for name in databases]
+        plan += plan_lines(host, sources, where)
+        names = [*databases, *(unit for source in sources for unit in source.units())]
+        summary = f"would back up {', '.join(names)} to {where}"
         if options.prune:
             plan.append(f"then prune: {prune_plan(host, datetime.now(UTC))}")
             summary += f", then prune ({plan[-1].removeprefix('then prune: ')})"
         return Result(host.name, Status.SKIPPED, details={"plan": plan}, summary=summary)
-    store.preflight()
-    dumper = _Dumper(server, runner, store, settings, options)
+    reachable, unreachable = preflight(stores)
     outcomes = []
-    for database in databases:
-        outcome = dumper.backup(database)
-        if options.prune and outcome["status"] == "ok":
-            outcome["pruned"] = prune_database(host, store, database, dry_run=False)
-        outcomes.append(outcome)
-    return _host_result(host, store, outcomes)
+    if server is not None:
+        dumper = _Dumper(server, runner, reachable, settings, options)
+        outcomes += [dumper.backup(database, unreachable) for database in databases]
+    outcomes += back_up_sources(host, runner, reachable, unreachable, sources)
+    if options.prune:  # each store that now holds the new backup, by its own catalog
+        by_url = {store.url: store for store in stores}
+        for outcome in outcomes:
+            outcome["pruned"] = [
+                {"store": copy["store"],
+                 **prune_database(host, by_url[copy["store"]], outcome["database"],
+                                  dry_run=False)}
+                for copy in outcome.get("stores", ()) if copy["status"] == "ok"
+            ]  # fmt: skip
+    return _host_result(host, stores, outcomes)
 
 
-def _host_result(host: Host, store: Store, outcomes: list[dict[str, Any]]) -> Result:
+def preflight(stores: list[Store]) -> tuple[list[Store], list[Copy]]:
+    """The stores that pass their preflight, and a failed copy for each one that does not.
+    Raise the error when none passes: there is nowhere to write."""
+    reachable, unreachable = [], []
+    for store in stores:
+        try:
+            store.preflight()
+            reachable.append(store)
+        except MaintError as exc:
+            if len(stores) == 1:
+                raise
+            unreachable.append(Copy(store, error=exc))
+    if not reachable:
+        raise MaintError(
+            "no store is reachable: "
+            + "; ".join(f"{copy.store.url}: {mask_text(str(copy.error))}" for copy in unreachable)
+        )
+    return reachable, unreachable
+
+
+def _host_result(host: Host, stores: list[Store], outcomes: list[dict[str, Any]]) -> Result:
     failed = [o for o in outcomes if o["status"] == "failed"]
     done = [o for o in outcomes if o["status"] == "ok"]
     total = sum(o["size"] for o in done)
-    summary = (
-        f"{len(done)}/{len(outcomes)} databases backed up, {format_size(total)} to {store.url}"
-    )
+    where = " and ".join(store.url for store in stores)
+    summary = f"{len(done)}/{len(outcomes)} databases backed up, {format_size(total)} to {where}"
     flagged = [f"{o['database']}: {flag}" for o in done for flag in o["flags"]]
     if flagged:
         summary += "; " + "; ".join(flagged)
     error = "; ".join(f"{o['database']}: {o['error']}" for o in failed) or None
+    details: dict[str, Any] = {"store": stores[0].url, "databases": outcomes}
+    if len(stores) > 1:
+        details["stores"] = [store.url for store in stores]
     return Result(
         host.name,
         Status.FAILED if failed else Status.OK,
-        details={"store": store.url, "databases": outcomes},
+        details=details,
         summary=summary,
         error=error,
     )
@@ -146,28 +201,47 @@ class _Dumper:
         self,
         server: pg.Postgres,
         runner: Runner,
-        store: Store,
+        stores: list[Store],
         settings: BackupSettings,
         options: BackupOptions,
     ) -> None:
-        self.server, self.runner, self.store, self.settings = server, runner, store, settings
+        self.server, self.runner, self.stores, self.settings = server, runner, stores, settings
         self.options = options
+        self.store = stores[0]  # where the previous backup's size is read from
         self.host = server.host
         self._tools: dict[int, ClientTool] = {}
 
-    def backup(self, database: str) -> dict[str, Any]:
+    def backup(self, database: str, unreachable: list[Copy]) -> dict[str, Any]:
+        """Back up DATABASE into every reachable store; UNREACHABLE ones are reported failed.
+        One store failing fails the database (and the host) without undoing the others."""
         bound = log.bind(task=TASK, host=self.host.name, database=database)
         try:
-            outcome = self._backup(database)
+            outcome, copies = self._backup(database)
         except HostUnreachable:
             raise  # the whole host is out of reach: the executor reports it as such
         except MaintError as exc:
             message = mask_text(str(exc))
             bound.error("backup failed", error=message)
-            return {"database": database, "status": "failed", "error": message}
+            failed = [*self.stores, *(copy.store for copy in unreachable)]
+            return {"database": database, "status": "failed", "error": message,
+                    "stores": [Copy(s, error=exc).to_dict() for s in failed]}  # fmt: skip
+        copies = [*copies, *unreachable]
+        outcome["stores"] = [copy.to_dict() for copy in copies]
+        lost = [copy for copy in copies if not copy.ok]
+        for copy in lost:
+            bound.error("copy failed", store=copy.store.url, error=mask_text(str(copy.error)))
+        if lost:
+            outcome["status"] = "failed"
+            outcome["error"] = (
+                "; ".join(f"{copy.store.url}: {mask_text(str(copy.error))}" for copy in lost)
+                + " (complete in "
+                + ", ".join(c.store.url for c in copies if c.ok)
+                + ")"
+            )
         for flag in outcome["flags"]:
             bound.warning("backup flagged", flag=flag)
-        bound.info("backup complete", key=outcome["key"], size=outcome["size"])
+        bound.info("backup complete", key=outcome["key"], size=outcome["size"],
+                   stores=[copy.store.url for copy in copies if copy.ok])  # fmt: skip
         return outcome
 
     def _tool(self, major: int) -> ClientTool:
@@ -175,7 +249,7 @@ class _Dumper:
             self._tools[major] = find_client(self.host, self.runner, "pg_dump", major)
         return self._tools[major]
 
-    def _backup(self, database: str) -> dict[str, Any]:
+    def _backup(self, database: str) -> tuple[dict[str, Any], list[Copy]]:
         series = series_name(database, self.options)
         previous = catalog.complete(catalog.scan(self.store, self.host.name, series))
         with exported_snapshot(self.server, database) as (connection, snapshot):
@@ -187,13 +261,14 @@ class _Dumper:
                 chosen = resolve_tables(self.options.tables, held, f"database {database}")
             started = datetime.now(UTC)
             codec = self.settings.codec
-            key = self._free_key(database_key(self.host.name, series, started, suffix(codec)))
+            fresh = database_key(self.host.name, series, started, suffix(codec))
+            key = catalog.free_key(self.stores, fresh)
             counts = _CountInBackground(connection, self.settings.exact_count_max_size, chosen)
             try:
                 conninfo, env = self.server.client(database)
                 command = dump_command(tool, conninfo, snapshot, chosen or ())
-                stream = dump_into_store(
-                    self.runner, command, env, self.store, key, codec, self.settings.level
+                stream, copies = dump_into_stores(
+                    self.runner, command, env, self.stores, key, codec, self.settings.level
                 )
             except BaseException:
                 counts.abandon(connection)
@@ -209,21 +284,19 @@ class _Dumper:
             codec=self.settings.codec, server_version=version, pg_dump_version=tool.version,
             tool_version=__version__, tables=tables, flags=flags,
             data_offsets={str(k): v for k, v in offsets.items()} if offsets else None,
+            source={"kind": "postgres", "name": database},
+            counts={name: count.rows for name, count in tables.items()},
             partial_tables=[qualified_name(table) for table in chosen] if chosen else None,
         )  # fmt: skip
-        write_manifest(self.store, key, manifest)
+        write_manifests(copies, key, manifest)
+        if not any(copy.ok for copy in copies):
+            raise MaintError("; ".join(f"{c.store.url}: {c.error}" for c in copies))
         return {
             "database": database, "status": "ok", "key": key.key, "size": manifest.size,
             "raw_size": stream.raw_size, "sha256": manifest.sha256, "tables": len(tables),
             "duration_s": round((finished - started).total_seconds(), 3), "flags": flags,
             **({"partial_tables": manifest.partial_tables} if chosen else {}),
-        }  # fmt: skip
-
-    def _free_key(self, key: BackupKey) -> BackupKey:
-        """KEY, moved a second later while an object of that name exists (two runs in a second)."""
-        while self.store.stat(key.key) is not None or self.store.stat(key.manifest_key) is not None:
-            key = database_key(key.host, key.database, key.time + timedelta(seconds=1), key.codec)
-        return key
+        }, copies  # fmt: skip
 
     def _sanity_flags(self, size: int, previous: list[catalog.StoredBackup]) -> list[str]:
         if not previous:

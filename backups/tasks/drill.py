@@ -4,6 +4,11 @@ For each source host and database: fetch the newest complete backup onto the tar
 while checking its size and sha256, restore it into a marked scratch database with
 pg_restore, compare row counts with the manifest, run the user's checks, record the outcome
 beside the backup (`<key>.verify.json`) and drop the scratch database.
+
+A `backup.sources` backup is fetched and checked the same way, then drilled by its kind
+(backups/sources: an integrity check and row counts for SQLite, the restore and check
+commands of a command source) and recorded the same way; the target needs no PostgreSQL
+server for those.
 """
 
 from __future__ import annotations
@@ -18,13 +23,15 @@ import structlog
 
 from backups.archive import catalog
 from backups.archive.layout import BackupKey, parse_key
-from backups.archive.manifest import Manifest, ManifestError
+from backups.archive.manifest import Manifest, read_manifest
 from backups.postgres.checks import compare_counts, run_user_checks
 from backups.postgres.fetch import fetch_to_host, remote_path
 from backups.postgres.restore_tool import restore_command, restore_tool
 from backups.postgres.scratch import create_scratch, drop_scratch, scratch_name
+from backups.sources import Source, host_sources
 from backups.stores import Store
-from backups.stores.host import open_host_store
+from backups.stores.host import open_host_stores
+from backups.tasks.source_backup import chosen_sources
 from maintenance import pg
 from maintenance.errors import ConfigError, HostUnreachable, MaintError
 from maintenance.inventory import Host, Inventory
@@ -46,6 +53,7 @@ class DrillOptions:
     limit: str | None = None  # the --limit that selected the sources (None: all hosts)
     backup: str = "latest"
     database: str | None = None
+    sources: tuple[str, ...] = ()  # --source: only these sources (no database unless named)
     keep: bool = False
     jobs: int = 2
 
@@ -68,6 +76,7 @@ class DrillRecord:
     counts: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     kept: bool = False
+    kind: str = "postgres"  # the source kind drilled (backups/sources), postgres by pg_restore
     format: int = 1
 
     def to_json(self) -> bytes:
@@ -106,9 +115,28 @@ def validate(source: Host, options: DrillOptions) -> None:
         selected = select_hosts(options.inventory, options.limit)
         if any(has_target(host, options) for host in selected):
             return
-    open_host_store(source)
     target = resolve_target(source, options)
-    pg.host_dsn(target)
+    chosen_units(source, options)
+    if drills_postgres(source, options):
+        pg.host_dsn(target)
+
+
+def drills_postgres(source: Host, options: DrillOptions) -> bool:
+    """Whether PostgreSQL backups are drilled: unless --source alone names what to drill, or
+    the host has sources and no PostgreSQL server of its own."""
+    if options.database:
+        return True
+    if options.sources:
+        return False
+    return bool(source.settings.postgres.dsn or not source.settings.backup.sources)
+
+
+def chosen_units(source: Host, options: DrillOptions) -> set[str]:
+    """The units of the sources to drill: --source's, else every source's unless --database
+    alone was given. Raise ConfigError for a --source that is none of the host's."""
+    if options.database and not options.sources:
+        return set()
+    return {unit for kind in chosen_sources(source, options.sources) for unit in kind.units()}
 
 
 def chosen_backups(store: Store, source: Host, options: DrillOptions) -> list[BackupKey]:
@@ -120,7 +148,11 @@ def chosen_backups(store: Store, source: Host, options: DrillOptions) -> list[Ba
             raise ConfigError(f"--backup {options.backup!r} is not a backup key of {source.name}")
         return [key]
     newest: dict[str, BackupKey] = {}
-    backups = catalog.scan(store, source.name, options.database)
+    wanted = _wanted(source, options)
+    backups = [
+        backup for backup in catalog.scan(store, source.name)
+        if wanted is None or backup.key.database in wanted
+    ]  # fmt: skip
     now = datetime.now(UTC)
     for backup in catalog.current(backups, now):
         if not backup.key.is_globals:
@@ -128,10 +160,43 @@ def chosen_backups(store: Store, source: Host, options: DrillOptions) -> list[Ba
     if not newest:
         future = len(catalog.future_dated(catalog.complete(backups), now))
         aside = f" ({future} dated in the future set aside)" if future else ""
-        raise MaintError(
-            f"no complete backup of {options.database or 'any database'} in {store.url}{aside}"
-        )
+        said = ", ".join(sorted(wanted)) if wanted else "any database"
+        raise MaintError(f"no complete backup of {said} in {store.url}{aside}")
     return [newest[name] for name in sorted(newest)]
+
+
+def drill_store(source: Host, options: DrillOptions) -> Store:
+    """The store a drill reads from (and writes its records to): with several stores
+    (copies), the first holding the named backup, or the one holding the newest complete
+    backup of the selection (the first of equals); a store that missed backups is passed over.
+    """
+    stores = open_host_stores(source)
+    if len(stores) == 1:
+        return stores[0]
+    named = parse_key(options.backup) if options.backup != "latest" else None
+    if named is not None:
+        return next((s for s in stores if s.stat(named.manifest_key) is not None), stores[0])
+    now = datetime.now(UTC)
+
+    def newest(store: Store) -> datetime:
+        present = catalog.current(catalog.scan(store, source.name, options.database), now)
+        return present[-1].key.time if present else datetime.min.replace(tzinfo=UTC)
+
+    return max(stores, key=newest)  # max keeps the first of equals
+
+
+def _wanted(source: Host, options: DrillOptions) -> set[str] | None:
+    """The backup names to drill (None: every one in the store): --database and the units of
+    --source; without either, every one, less PostgreSQL's when drills_postgres says so."""
+    units = chosen_units(source, options)
+    if options.database or options.sources:
+        return units | ({options.database} if options.database else set())
+    return None if drills_postgres(source, options) else units
+
+
+def _unit_sources(host: Host) -> dict[str, Source]:
+    """Unit name -> Source for every source of HOST: the backups drilled by their kind."""
+    return {unit: source for source in host_sources(host) for unit in source.units()}
 
 
 def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
@@ -140,11 +205,18 @@ def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
         return Result(
             source.name, Status.SKIPPED, details={"reason": NO_TARGET}, summary=NO_TARGET
         )
-    store = open_host_store(source)
+    store = drill_store(source, options)
     target = resolve_target(source, options)
     keys = chosen_backups(store, source, options)
-    with runner_for(target) as target_runner, pg.reach(target, target_runner, TASK) as server:
-        records = [_Drill(source, server, target_runner, store, options).run(key) for key in keys]
+    kinds = _unit_sources(source)
+    databases = [key for key in keys if key.database not in kinds]
+    with runner_for(target) as target_runner:
+        drill = _Drill(source, target, target_runner, store, options)
+        records = [drill.run(key, kinds[key.database]) for key in keys if key.database in kinds]
+        if databases:
+            with pg.reach(target, target_runner, TASK) as server:
+                drill.server = server
+                records += [drill.run(key) for key in databases]
     failed = [record for record in records if not record.ok]
     passed = [record for record in records if record.ok]
     summary = f"{len(passed)}/{len(records)} drills passed on {target.name}"
@@ -163,25 +235,33 @@ def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
 
 
 class _Drill:
+    """Drills backups of SOURCE on TARGET: PostgreSQL ones in `server` (the target's, set once
+    reached), the others by their source's kind."""
+
+    server: pg.Postgres
+
     def __init__(
-        self, source: Host, server: pg.Postgres, runner: Runner, store: Store, options: DrillOptions
+        self, source: Host, target: Host, runner: Runner, store: Store, options: DrillOptions
     ) -> None:
-        self.source, self.server, self.runner, self.store = source, server, runner, store
-        self.target = server.host
+        self.source, self.target, self.runner, self.store = source, target, runner, store
         self.options = options
         self.restore = source.settings.restore
         self.tmp_dir = self.target.settings.restore.tmp_dir
         self.checks = source.settings.restore_checks
 
-    def run(self, key: BackupKey) -> DrillRecord:
+    def run(self, key: BackupKey, kind: Source | None = None) -> DrillRecord:
         started = datetime.now(UTC)
         record = DrillRecord(
             key=key.key, database=key.database, source=self.source.name, target=self.target.name,
-            scratch_database=scratch_name(key.database, started), started_at=started.isoformat(),
+            scratch_database=scratch_name(key.database, started) if kind is None else "",
+            started_at=started.isoformat(),
         )  # fmt: skip
         bound = log.bind(task=TASK, host=self.source.name, target=self.target.name, key=key.key)
         try:
-            self._restore_and_check(key, record)
+            if kind is None:
+                self._restore_and_check(key, record)
+            else:
+                self._drill_source(key, kind, record)
         except HostUnreachable:
             raise
         except MaintError as exc:
@@ -191,8 +271,27 @@ class _Drill:
         self._record(key, record, bound)
         return record
 
+    def _drill_source(self, key: BackupKey, kind: Source, record: DrillRecord) -> None:
+        """Fetch KEY checked, and have its source's kind drill it into a throwaway target."""
+        record.kind = kind.kind
+        manifest = self._timed(record, "manifest_s", read_manifest, self.store, key)
+        path = remote_path(self.tmp_dir, key)
+        self._timed(
+            record, "download_s", fetch_to_host, self.store, key, manifest, self.runner, path
+        )
+        try:
+            drilled = self._timed(
+                record, "drill_s", kind.drill, self.runner, key.database, path, manifest
+            )
+        finally:
+            self.runner.run(["rm", "-f", path])
+        record.scratch_database = drilled.scratch
+        record.restore_time_s = drilled.restore_s
+        record.counts = drilled.counts
+        record.reasons += drilled.reasons
+
     def _restore_and_check(self, key: BackupKey, record: DrillRecord) -> None:
-        manifest = self._timed(record, "manifest_s", self._manifest, key)
+        manifest = self._timed(record, "manifest_s", read_manifest, self.store, key)
         path = remote_path(self.tmp_dir, key)
         self._timed(
             record, "download_s", fetch_to_host, self.store, key, manifest, self.runner, path
@@ -214,14 +313,6 @@ class _Drill:
                     )
         finally:
             self.runner.run(["rm", "-f", path])
-
-    def _manifest(self, key: BackupKey) -> Manifest:
-        try:
-            return Manifest.from_json(self.store.get_bytes(key.manifest_key), key.manifest_key)
-        except ManifestError:
-            raise
-        except MaintError as exc:
-            raise ManifestError(f"{key.key}: manifest cannot be read: {exc}") from exc
 
     def _restore(self, manifest: Manifest, record: DrillRecord, path: str) -> None:
         tool = restore_tool(self.server, self.runner, manifest)

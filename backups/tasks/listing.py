@@ -11,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backups.archive import catalog
-from backups.stores.host import open_host_store
+from backups.sources import backup_kind, unit_kinds
+from backups.stores import Store
+from backups.stores.host import open_host_stores
+from backups.tasks.source_backup import chosen_sources
 from maintenance.inventory import Host
 from maintenance.results import Result, Status
 from maintenance.units import format_duration, format_size
@@ -20,6 +23,7 @@ from maintenance.units import format_duration, format_size
 @dataclass(frozen=True)
 class ListOptions:
     database: str | None = None
+    sources: tuple[str, ...] = ()  # --source: only these sources' backups (and --database's)
 
 
 def _drill_text(record: dict | None) -> str:
@@ -38,13 +42,63 @@ def _age_text(now: datetime, time: datetime) -> str:
 
 
 def list_host(host: Host, runner: object, options: ListOptions) -> Result:
-    """One row per complete backup of HOST; incomplete objects are counted, never listed."""
-    store = open_host_store(host)
-    backups = catalog.scan(store, host.name, options.database)
+    """One row per complete backup of HOST and store; incomplete objects are counted, never
+    listed. With several stores (copies) each row names its store, newest first across them."""
+    stores = open_host_stores(host)
     now = datetime.now(UTC)
-    rows: list[dict[str, Any]] = [
+    rows: list[dict[str, Any]] = []
+    backups: list[catalog.StoredBackup] = []
+    wanted = _wanted(host, options)
+    kinds = unit_kinds(host)
+    for store in stores:
+        mine = catalog.scan(store, host.name, None if options.sources else options.database)
+        mine = [backup for backup in mine if wanted is None or backup.key.database in wanted]
+        rows += _rows(store, mine, now, kinds, named=len(stores) > 1)
+        backups += mine
+    rows.sort(key=lambda row: row["time"], reverse=True)  # stable: store order within a time
+    backups.sort(key=lambda backup: backup.key.time)
+    incomplete = sum(not backup.complete for backup in backups)
+    databases = sorted({row["database"] for row in rows})
+    summary = f"{len(rows)} backups of {len(databases)} databases"
+    if len(stores) > 1:
+        summary += f" in {len(stores)} stores"
+    present = catalog.current(backups, now)
+    if present:
+        summary += f", newest {_age_text(now, present[-1].key.time)} ago"
+    future = sum(row["future"] for row in rows)
+    if future:
+        summary += f", {future} dated in the future (not counted as newest)"
+    if incomplete:
+        summary += f", {incomplete} incomplete"
+    details: dict[str, Any] = {"store": stores[0].url, "rows": rows, "incomplete": incomplete}
+    if len(stores) > 1:
+        details["stores"] = [store.url for store in stores]
+    return Result(host.name, Status.OK, details=details, summary=summary)
+
+
+def _wanted(host: Host, options: ListOptions) -> set[str] | None:
+    """The backup names --source and --database select; None: every one."""
+    if not options.sources:
+        return None
+    units = {unit for source in chosen_sources(host, options.sources) for unit in source.units()}
+    return units | ({options.database} if options.database else set())
+
+
+def _rows(
+    store: Store,
+    backups: list[catalog.StoredBackup],
+    now: datetime,
+    kinds: dict[str, str],
+    *,
+    named: bool,
+) -> list[dict[str, Any]]:
+    """The listing's rows of one store's complete BACKUPS, newest first; NAMED adds a store
+    column (several stores)."""
+    return [
         {
+            **({"store": store.url} if named else {}),
             "database": backup.key.database,
+            "kind": backup_kind(backup.key, kinds),
             "time": backup.key.time.strftime("%Y-%m-%d %H:%M:%SZ"),
             "age": _age_text(now, backup.key.time),
             "future": catalog.in_future(backup.key.time, now),
@@ -58,20 +112,3 @@ def list_host(host: Host, runner: object, options: ListOptions) -> Result:
         }
         for backup in reversed(catalog.complete(backups))
     ]
-    incomplete = sum(not backup.complete for backup in backups)
-    databases = sorted({row["database"] for row in rows})
-    summary = f"{len(rows)} backups of {len(databases)} databases"
-    present = catalog.current(backups, now)
-    if present:
-        summary += f", newest {_age_text(now, present[-1].key.time)} ago"
-    future = sum(row["future"] for row in rows)
-    if future:
-        summary += f", {future} dated in the future (not counted as newest)"
-    if incomplete:
-        summary += f", {incomplete} incomplete"
-    return Result(
-        host.name,
-        Status.OK,
-        details={"store": store.url, "rows": rows, "incomplete": incomplete},
-        summary=summary,
-    )

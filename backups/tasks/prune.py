@@ -19,8 +19,9 @@ from backups.archive import catalog
 from backups.archive.layout import GLOBALS, host_prefix
 from backups.archive.leftovers import sweep_leftovers
 from backups.stores import Store
-from backups.stores.host import open_host_store
+from backups.stores.host import open_host_stores
 from backups.tasks.retention import Decision, Policy, Snapshot, plan_retention, within_cutoff
+from backups.tasks.source_backup import chosen_sources
 from maintenance.errors import ConfigError
 from maintenance.inventory import Host
 from maintenance.results import Result, Status
@@ -34,6 +35,7 @@ log = structlog.get_logger()
 class PruneOptions:
     dry_run: bool = False
     overrides: tuple[tuple[str, Any], ...] = ()  # keep rules given as flags
+    sources: tuple[str, ...] = ()  # --source: only these sources' backups
 
 
 def policy_for(host: Host, overrides: dict[str, Any]) -> Policy:
@@ -147,18 +149,32 @@ def stored_databases(store: Store, host: str) -> list[str]:
 
 
 def prune_host(host: Host, runner: object, options: PruneOptions) -> Result:
-    """Retention over every database HOST has backups of, globals included."""
+    """Retention over every database HOST has backups of, globals included, in each of its
+    stores (copies) by that store's own backups: a store that missed a night keeps its own
+    newest ones."""
     overrides = dict(options.overrides)
     policy_for(host, overrides)  # refuse an empty policy before touching anything
-    store = open_host_store(host)
-    outcomes = [
-        prune_database(host, store, name, dry_run=options.dry_run, overrides=overrides)
-        for name in stored_databases(store, host.name)
-    ]
-    grace = host.settings.backup.incomplete_grace
-    unfinished = sweep_leftovers(
-        store, host.name, grace, dry_run=options.dry_run, now=datetime.now(UTC)
-    )
+    stores = open_host_stores(host)
+    wanted = None  # every backup name; with --source, only its units (and no leftover sweep)
+    if options.sources:
+        wanted = {unit for kind in chosen_sources(host, options.sources) for unit in kind.units()}
+    outcomes: list[dict[str, Any]] = []
+    unfinished: list[dict[str, Any]] = []
+    for store in stores:
+        mine = [
+            prune_database(host, store, name, dry_run=options.dry_run, overrides=overrides)
+            for name in stored_databases(store, host.name)
+            if wanted is None or name in wanted
+        ]
+        swept = [] if wanted is not None else sweep_leftovers(
+            store, host.name, host.settings.backup.incomplete_grace,
+            dry_run=options.dry_run, now=datetime.now(UTC),
+        )  # fmt: skip
+        if len(stores) > 1:  # say which store each line is about
+            mine = [{"store": store.url, **outcome} for outcome in mine]
+            swept = [{"store": store.url, **leftover} for leftover in swept]
+        outcomes += mine
+        unfinished += swept
     removed = sum(len(o["removed"]) + len(o["incomplete_removed"]) for o in outcomes)
     kept = sum(len(o["kept"]) for o in outcomes)
     verb = "would remove" if options.dry_run else "removed"
@@ -173,6 +189,11 @@ def prune_host(host: Host, runner: object, options: PruneOptions) -> Result:
     return Result(
         host.name,
         status,
-        details={"store": store.url, "databases": outcomes, "unfinished_removed": unfinished},
+        details={
+            "store": stores[0].url,
+            "databases": outcomes,
+            "unfinished_removed": unfinished,
+            **({"stores": [store.url for store in stores]} if len(stores) > 1 else {}),
+        },
         summary=summary,
     )

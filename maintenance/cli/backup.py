@@ -20,6 +20,12 @@ KEEP_FLAGS = (
     Flag("keep_yearly", "keep the newest backup of each of the last N years that have one"),
     Flag("keep_within", "keep every backup within this age of the newest (e.g. 30d, 12mo, 1y)"),
 )
+SOURCE_FLAG = Flag(
+    "source",
+    "only this backup.sources entry (repeatable; no PostgreSQL database unless --database "
+    "names one too)",
+    repeatable=True,
+)
 
 
 def _validate(host: Any, options: Any) -> None:
@@ -31,19 +37,22 @@ def _validate(host: Any, options: Any) -> None:
 
 
 def _validate_db(host: Any, options: Any) -> None:
-    """As _validate, and with --prune a keep policy that is missing, before any dump."""
+    """As _validate, and with --prune a keep policy that is missing, and a --source that is
+    none of the host's, before any dump."""
     from backups.tasks.prune import policy_for
+    from backups.tasks.source_backup import chosen_sources
 
     _validate(host, options)
+    chosen_sources(host, options.sources)
     if options.prune:
         policy_for(host, {})
 
 
 def _validate_prune(host: Any, options: Any) -> None:
-    """As _validate, and a keep policy that is empty or bad once the flags apply."""
+    """As _validate_sources, and a keep policy that is empty or bad once the flags apply."""
     from backups.tasks.prune import policy_for
 
-    _validate(host, options)
+    _validate_sources(host, options)
     policy_for(host, dict(options.overrides))
 
 
@@ -51,13 +60,15 @@ def _db(flags: SimpleNamespace) -> Plan:
     from backups.tasks.backup import BackupOptions, backup_host
 
     tables = tuple(flags.table or ())
+    if tables and flags.source:
+        raise ConfigError("--table backs up PostgreSQL tables: it cannot go with --source")
     if any(not name.strip(". ") for name in tables):
         raise ConfigError("--table: expected a table name, got an empty one")
     if tables and flags.prune:  # it would prune the database's full backups, not these
         raise ConfigError("--prune goes with full backups: prune partial ones with backup.prune")
     options = BackupOptions(
-        databases=tuple(flags.database or ()), prune=flags.prune, dry_run=flags.dry_run,
-        tables=tables,
+        databases=tuple(flags.database or ()), sources=tuple(flags.source or ()),
+        prune=flags.prune, dry_run=flags.dry_run, tables=tables,
     )  # fmt: skip
     return Plan(backup_host, options, validate=_validate_db)
 
@@ -68,14 +79,22 @@ def _globals(flags: SimpleNamespace) -> Plan:
     return Plan(backup_globals, validate=_validate)
 
 
+def _validate_sources(host: Any, options: Any) -> None:
+    """As _validate, and a --source that is none of the host's (with a did-you-mean)."""
+    from backups.tasks.source_backup import chosen_sources
+
+    _validate(host, options)
+    chosen_sources(host, options.sources)
+
+
 def _list(flags: SimpleNamespace) -> Plan:
     from backups.tasks.listing import ListOptions, list_host
 
     return Plan(
         list_host,
-        ListOptions(database=flags.database),
-        validate=_validate,
-        columns=("database", "time", "age", "size", "codec", "drill", "key"),
+        ListOptions(database=flags.database, sources=tuple(flags.source or ())),
+        validate=_validate_sources,
+        columns=("database", "kind", "time", "age", "size", "codec", "drill", "key"),
     )
 
 
@@ -84,14 +103,18 @@ def _prune(flags: SimpleNamespace) -> Plan:
 
     given = {flag.name: getattr(flags, flag.name) for flag in KEEP_FLAGS}
     overrides = {name: value for name, value in given.items() if value not in (None, "")}
-    options = PruneOptions(dry_run=flags.dry_run, overrides=tuple(overrides.items()))
+    options = PruneOptions(
+        dry_run=flags.dry_run, overrides=tuple(overrides.items()),
+        sources=tuple(flags.source or ()),
+    )  # fmt: skip
     return Plan(prune_host, options, validate=_validate_prune)
 
 
 SPECS = (
     TaskSpec(
         "backup.db",
-        """Back up each database with pg_dump, streamed through zstd into the backup store.
+        """Back up each database with pg_dump, and each backup.sources entry, through zstd
+        into the backup store.
 
         The manifest (size, sha256, row counts from the dump's own snapshot) is written last;
         a failed dump leaves no object behind.
@@ -103,6 +126,7 @@ SPECS = (
                 "else every connectable database)",
                 repeatable=True,
             ),
+            SOURCE_FLAG,
             Flag("prune", "apply the retention rules right after each successful backup", False),
             dry_run("show what would be backed up where, and do nothing"),
             Flag(
@@ -121,8 +145,8 @@ SPECS = (
     ),
     TaskSpec(
         "backup.list",
-        "List complete backups per host and database: time, age, size, codec, key.",
-        flags=(Flag("database", "only this database's backups"),),
+        "List complete backups per host and database or source: kind, time, age, size, codec, key.",
+        flags=(Flag("database", "only this database's backups"), SOURCE_FLAG),
         plan=_list,
     ),
     TaskSpec(
@@ -131,7 +155,11 @@ SPECS = (
 
         Never removes the newest complete backup; refuses an empty policy.
         """,
-        flags=(dry_run("list what would be removed and why each survivor stays"), *KEEP_FLAGS),
+        flags=(
+            dry_run("list what would be removed and why each survivor stays"),
+            Flag("source", "only this source's backups (repeatable)", repeatable=True),
+            *KEEP_FLAGS,
+        ),
         plan=_prune,
     ),
 )

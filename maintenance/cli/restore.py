@@ -18,7 +18,8 @@ def _verify(flags: SimpleNamespace) -> Plan:
         validate=drill.validate,
         make_options=lambda loaded: drill.DrillOptions(
             inventory=loaded, target=flags.target, backup=flags.backup, database=flags.database,
-            keep=flags.keep, jobs=int(flags.jobs), limit=flags.limit,
+            sources=tuple(flags.source or ()), keep=flags.keep, jobs=int(flags.jobs),
+            limit=flags.limit,
         ),
     )  # fmt: skip
 
@@ -64,6 +65,12 @@ SPECS = (
             ),
             Flag("backup", "'latest' (default) or a backup key as backup.list shows it", "latest"),
             Flag("database", "drill only this database"),
+            Flag(
+                "source",
+                "drill only this backup.sources entry (repeatable; no PostgreSQL database "
+                "unless --database names one too)",
+                repeatable=True,
+            ),
             Flag("keep", "keep the scratch database after the drill (reported by name)", False),
             JOBS,
         ),

@@ -15,11 +15,13 @@ from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
+    BeforeValidator,
     Field,
     ModelWrapValidatorHandler,
     StrictBool,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -27,6 +29,7 @@ from pydantic_core import InitErrorDetails
 
 from ..units import format_duration, format_size
 from .durations import Age
+from .sources import Source, SourceBase, checked_sources
 from .types import DeletionAge, Duration, Number, Positive, Ratio, Section, Size, Text, Whole
 
 DEFAULT_STORE = "~/.local/share/maint/backups"
@@ -133,14 +136,58 @@ class RetentionSettings(Section):
         return not any(counts) and self.keep_within is None
 
 
+def _store_or_stores(value: Any) -> Any:
+    """One store URL, or a list of them (copies); a list of one is that one store."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a store URL or a list of store URLs, got {value!r}")
+    if not value:
+        raise ValueError("expected at least one store, got an empty list")
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"expected each store to be a URL or directory, got {item!r}")
+    seen: dict[str, str] = {}
+    for item in value:
+        same = seen.setdefault(_store_identity(item), item)
+        if same is not item:
+            raise ValueError(f"{item!r} is listed twice (as {same!r}): one copy per store")
+    return value[0] if len(value) == 1 else tuple(value)
+
+
+def _store_identity(store: str) -> str:
+    """STORE as the backends would open it, for telling two spellings of one store apart."""
+    store = store.strip()
+    if "://" not in store:
+        return "file://" + str(Path(store).expanduser()).rstrip("/")
+    return store.rstrip("/")
+
+
+# One store, or several that each receive every backup (docs/stores.md, "Copies").
+Stores = Annotated[
+    str | tuple[str, ...],
+    BeforeValidator(_store_or_stores),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                         "minItems": 1, "uniqueItems": True}],
+         "x-type": "store URL or list of store URLs"}
+    ),
+]  # fmt: skip
+
+
 class BackupSettings(Section):
     """Where and how a host's databases are backed up, and which backups are kept."""
 
-    store: Text = Field(
+    store: Stores = Field(
         DEFAULT_STORE,
         description="where backups go: a directory, file:///path, s3://bucket/prefix or "
-        "gs://bucket/prefix",
-        examples=["s3://prod-backups/pg", "gs://prod-backups/pg", "/var/backups/pg"],
+        "gs://bucket/prefix; a list of them keeps a copy of every backup in each (one dump "
+        "written to all at once, each with its own manifest and retention)",
+        examples=[
+            "s3://prod-backups/pg",
+            "/var/backups/pg",
+            ["file:///var/backups/maint", "s3://prod-backups/pg"],
+        ],
     )
     codec: Codec = Field(
         DEFAULT_CODEC, description="compression of the stored dump: zst, gz or none"
@@ -170,6 +217,12 @@ class BackupSettings(Section):
     )
     retention: RetentionSettings | None = Field(
         None, description="keep rules for backup.prune and backup.db --prune"
+    )
+    sources: list[Source] = Field(
+        default_factory=list,
+        description="what backup.db backs up beside the PostgreSQL databases, each named and "
+        "of one kind: sqlite, command, redis or mysql (see docs/backups.md, Sources)",
+        examples=[[{"name": "app-local", "sqlite": "/var/lib/app/app.db"}]],
     )
     endpoint_url: Text | None = Field(
         None,
@@ -205,9 +258,10 @@ class BackupSettings(Section):
 
     @field_validator("store")
     @classmethod
-    def _known_scheme(cls, store: str) -> str:
-        if store_scheme(store) not in SCHEMES:
-            raise ValueError("; ".join(store_problems(store)))
+    def _known_scheme(cls, store: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        unknown = [url for url in as_stores(store) if store_scheme(url) not in SCHEMES]
+        if unknown:
+            raise ValueError("; ".join(_named(url, store_problems(url), store) for url in unknown))
         return store
 
     @model_validator(mode="wrap")
@@ -218,9 +272,13 @@ class BackupSettings(Section):
         """The store URL's form (bucket, credentials, prefix), said with every other problem:
         the options are still checked against its scheme (part sizes, storage classes)."""
         store = data.get("store") if isinstance(data, Mapping) else None
-        if not isinstance(store, str) or store_scheme(store) not in SCHEMES:
-            return handler(data)  # no store given, or one _known_scheme refuses
-        problems = store_problems(store)
+        try:
+            urls = as_stores(_store_or_stores(store)) if store is not None else ()
+        except ValueError:
+            return handler(data)  # not a store or a list of them: the field's own error
+        if any(store_scheme(url) not in SCHEMES for url in urls):
+            return handler(data)  # one _known_scheme refuses
+        problems = [_named(url, store_problems(url), store) for url in urls if store_problems(url)]
         if not problems:
             return handler(data)
         errors: list[InitErrorDetails] = [
@@ -236,6 +294,11 @@ class BackupSettings(Section):
                 for error in exc.errors(include_url=False)
             ]  # fmt: skip
         raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @field_validator("sources", mode="wrap")
+    @classmethod
+    def _sources_as_written(cls, value: Any, handler: Any) -> list[SourceBase]:
+        return checked_sources(value, handler)
 
     @field_validator("incomplete_grace")
     @classmethod
@@ -264,38 +327,35 @@ class BackupSettings(Section):
     @field_validator(*STORE_OPTIONS)
     @classmethod
     def _option_of_scheme(cls, value: Any, info: ValidationInfo) -> Any:
-        store = info.data.get("store")
+        schemes = _schemes_of(info)
         users = STORE_OPTIONS[str(info.field_name)]
-        if value is not None and store is not None and store_scheme(store) not in users:
+        if value is not None and schemes and not schemes & set(users):
             used = " and ".join(f"{scheme}://" for scheme in users)
-            raise ValueError(f"applies to {used} stores only, not to {store_scheme(store)}://")
+            have = " or ".join(f"{scheme}://" for scheme in sorted(schemes))
+            raise ValueError(f"applies to {used} stores only, not to {have}")
         return value.strip() if isinstance(value, str) else value
 
     @field_validator("part_size")
     @classmethod
     def _part_size_of_service(cls, size: int | None, info: ValidationInfo) -> int | None:
-        scheme = _scheme_of(info)
-        if size is None or scheme not in PART_SIZES:
-            return size
-        low, high = PART_SIZES[scheme]
-        if not low <= size <= high:
-            raise ValueError(
-                f"expected {format_size(low)} to {format_size(high)} for {scheme}:// stores, "
-                f"got {format_size(size)}"
-            )
+        for scheme in sorted(_schemes_of(info) & PART_SIZES.keys()):
+            low, high = PART_SIZES[scheme]
+            if size is not None and not low <= size <= high:
+                raise ValueError(
+                    f"expected {format_size(low)} to {format_size(high)} for {scheme}:// "
+                    f"stores, got {format_size(size)}"
+                )
         return size
 
     @field_validator("storage_class")
     @classmethod
     def _storage_class_of_service(cls, name: str | None, info: ValidationInfo) -> str | None:
-        scheme = _scheme_of(info)
-        if name is None or scheme not in STORAGE_CLASSES:
-            return name
-        if name not in STORAGE_CLASSES[scheme]:
-            raise ValueError(
-                f"expected one of {', '.join(STORAGE_CLASSES[scheme])} for {scheme}:// "
-                f"stores, got {name!r}"
-            )
+        for scheme in sorted(_schemes_of(info) & STORAGE_CLASSES.keys()):
+            if name is not None and name not in STORAGE_CLASSES[scheme]:
+                raise ValueError(
+                    f"expected one of {', '.join(STORAGE_CLASSES[scheme])} for {scheme}:// "
+                    f"stores, got {name!r}"
+                )
         return name
 
     @field_validator("endpoint_url")
@@ -322,15 +382,53 @@ class BackupSettings(Section):
         return key
 
     @property
+    def stores(self) -> tuple[str, ...]:
+        """Every store URL, in the order given: one, or several for copies."""
+        return as_stores(self.store)
+
+    def copies(self) -> tuple[BackupSettings, ...]:
+        """One settings per store, each with the store options of its own scheme only: what a
+        backend opens (an s3 option next to a file store is for the s3 copy)."""
+        if isinstance(self.store, str):
+            return (self,)
+        return tuple(self._copy_for(url) for url in self.store)
+
+    def _copy_for(self, url: str) -> BackupSettings:
+        foreign = {
+            name: None for name, users in STORE_OPTIONS.items() if store_scheme(url) not in users
+        }
+        return self.model_copy(update={"store": url, **foreign})
+
+    @property
     def scheme(self) -> str:
-        """The store's kind: file, s3 or gs."""
-        return store_scheme(self.store)
+        """The store's kind: file, s3 or gs (of the first store; each copy has one)."""
+        return store_scheme(self.stores[0])
 
     @property
     def store_url(self) -> str:
-        """The store as the backends read it: a URL, or a directory with `~` expanded."""
-        store = self.store.strip()
+        """The store as the backends read it: a URL, or a directory with `~` expanded (the
+        first store's; each copy has one)."""
+        store = self.stores[0].strip()
         return store if "://" in store else str(Path(store).expanduser())
+
+
+def as_stores(store: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A `store` value as a tuple of store URLs."""
+    return (store,) if isinstance(store, str) else tuple(store)
+
+
+def _named(url: str, problems: list[str], store: Any) -> str:
+    """PROBLEMS of URL, prefixed by the URL when it is one of several stores."""
+    text = "; ".join(problems)
+    return text if isinstance(store, str) else f"{_without_credentials(url)}: {text}"
+
+
+def _without_credentials(url: str) -> str:
+    """URL as a message may show it: credentials (refused anyway) replaced by '***'."""
+    parts = _split(url)
+    if parts is None or "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def store_scheme(store: str) -> str:
@@ -341,9 +439,10 @@ def store_scheme(store: str) -> str:
     return parts.scheme.lower() if parts is not None else ""
 
 
-def _scheme_of(info: ValidationInfo) -> str | None:
-    store = info.data.get("store")  # absent when the store itself was refused
-    return store_scheme(store) if store is not None else None
+def _schemes_of(info: ValidationInfo) -> set[str]:
+    """The schemes of every store; none when the store itself was refused."""
+    store = info.data.get("store")
+    return {store_scheme(url) for url in as_stores(store)} if store is not None else set()
 
 
 def _split(url: str) -> SplitResult | None:

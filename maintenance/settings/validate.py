@@ -48,7 +48,22 @@ def parse_host(host: HostVars) -> tuple[HostSettings | None, list[tuple[str, str
     except ValidationError as exc:
         for loc, words in problems_of(exc, HostSettings):
             found.append((origin(loc[0]) if loc else origin(""), key_path(loc), words))
+    if settings is not None:
+        found += [(origin("backup"), path, words) for path, words in _source_clashes(settings)]
     return (None if found else settings), found
+
+
+def _source_clashes(settings: HostSettings) -> list[tuple[str, str]]:
+    """A backup.sources entry named like one of the host's PostgreSQL databases: both would
+    write under the same key prefix (`<host>/<name>/`), so retention would mix them."""
+    databases = set(settings.postgres.databases or ())
+    return [
+        (f"backup.sources[{index}].name",
+         f"{source.name!r} is also in postgres.databases: a source's name names its backups, "
+         "so it must differ from every database's")
+        for index, source in enumerate(settings.backup.sources)
+        if source.name in databases
+    ]  # fmt: skip
 
 
 def parse_hosts(

@@ -1,0 +1,244 @@
+"""`backup.sources`: what backup.db backs up beside the host's PostgreSQL databases.
+
+The kind of a source is the key that names its target (`sqlite: PATH`, `command: CMD`,
+`redis: URL`, `mysql: URL`); a source has exactly one, as a health probe does. Every kind is
+its own section, so a typo gets a did-you-mean from that kind's keys, and a problem is said at
+the path as written (`backup.sources[1].sufix`).
+
+A source's `name` is the second segment of its objects' keys (`<host>/<name>/<stamp>...`), so
+it is unique on a host, never one of its PostgreSQL databases, and safe as a key segment.
+Passwords are named by the environment variable holding them (`password_env`), never written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from .probes import EnvName, _kind_in_schema, _url
+from .problems import Loc, closest, known_keys, moved
+from .types import Section, Text
+
+KINDS = ("sqlite", "command", "redis", "mysql")
+# A key segment on every store and a file name on every host: letters, digits, '.', '_', '-',
+# starting with a letter or digit ('_globals' and '.'/'..' stay out of reach), at most 100.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+NAME_RULE = (
+    "1-100 letters, digits, '.', '_' or '-', starting with a letter or digit (it names the "
+    "source's objects in the store)"
+)
+# A command's object suffix: lowercase dotted words, as file extensions are written.
+_SUFFIX = re.compile(r"[a-z0-9]+(?:\.[a-z0-9]+){0,3}")
+
+
+def _source_name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"expected {NAME_RULE}, got {value!r}")
+    return value
+
+
+SourceName = Annotated[str, AfterValidator(_source_name)]
+
+
+class SourceBase(Section):
+    """Keys every source has."""
+
+    model_config = ConfigDict(**Section.model_config, json_schema_extra=_kind_in_schema)
+
+    kind: ClassVar[str]
+
+    name: SourceName = Field(
+        description="names the source's backups (`<host>/<name>/...`), --source and checks; "
+        "unique on a host and not one of its postgres.databases",
+        examples=["app-local"],
+    )
+
+
+class SqliteSource(SourceBase):
+    """`sqlite: PATH`: a consistent copy by SQLite's online backup API while the application
+    writes, made on the host with its python3; row counts per table in the manifest."""
+
+    kind: ClassVar[str] = "sqlite"
+
+    sqlite: Text = Field(
+        description="the database file's absolute path on the host",
+        examples=["/var/lib/app/app.db"],
+    )
+
+    @field_validator("sqlite")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/"):
+            raise ValueError(f"expected an absolute path on the host, got {path!r}")
+        return path
+
+
+class CommandSource(SourceBase):
+    """`command: CMD`: any command whose stdout is the dump, run on the host by its shell.
+
+    A non-zero exit fails the backup (no complete backup is left) and its stderr is
+    reported. Secrets reach the command through the host's environment, never the inventory;
+    the host's `command_timeout` bounds it like any command.
+    """
+
+    kind: ClassVar[str] = "command"
+
+    command: Text = Field(
+        description="a shell command line writing the dump to stdout",
+        examples=['mongodump --archive --gzip --uri="$EVENTS_URI"'],
+    )
+    restore_command: Text | None = Field(
+        None,
+        description="a shell command line reading a dump on stdin and restoring it into "
+        "`$MAINT_TARGET` (in a drill: a throwaway name, `$MAINT_TMP_DIR` a private directory)",
+        examples=["mongorestore --archive --gzip --nsFrom='events.*' --nsTo=\"$MAINT_TARGET.*\""],
+    )
+    check_command: Text | None = Field(
+        None,
+        description="a shell command line run after a drill's restore, `$MAINT_TARGET` set: "
+        "exit 0 passes, anything else fails the drill (its stderr's tail is recorded)",
+    )
+    cleanup_command: Text | None = Field(
+        None,
+        description="a shell command line removing a drill's throwaway target (`$MAINT_TARGET`), "
+        "run after the check whatever its outcome",
+    )
+    suffix: Annotated[str, Field(pattern=f"^{_SUFFIX.pattern}$")] = Field(
+        "out",
+        description="the object name's extension before the codec's (lowercase dotted words)",
+        examples=["archive.gz", "tar"],
+    )
+
+
+def _no_url_password(value: str) -> str:
+    if urlsplit(value).password is not None:
+        raise ValueError(
+            "the URL carries a password: name its environment variable in `password_env`"
+        )
+    return value
+
+
+class RedisSource(SourceBase):
+    """`redis: URL`: an RDB snapshot streamed from the server, keys per logical database."""
+
+    kind: ClassVar[str] = "redis"
+
+    redis: Annotated[str, _url("redis", "rediss"), AfterValidator(_no_url_password)] = Field(
+        description="the server's URL: `redis://` or `rediss://`, host and port (default 6379); "
+        "an ACL user may precede the host",
+        examples=["redis://127.0.0.1:6379"],
+    )
+    password_env: EnvName | None = Field(
+        None, description="the environment variable holding the password"
+    )
+
+
+class MysqlSource(SourceBase):
+    """`mysql: URL`: mariadb-dump/mysqldump --single-transaction per database, with row
+    counts taken in the same snapshot; objects `<name>.<database>`."""
+
+    kind: ClassVar[str] = "mysql"
+
+    mysql: Annotated[str, _url("mysql", "mariadb"), AfterValidator(_no_url_password)] = Field(
+        description="the server's URL: `mysql://user@host:port` (default port 3306)",
+        examples=["mysql://backup@127.0.0.1:3306"],
+    )
+    password_env: EnvName | None = Field(
+        None, description="the environment variable holding the password"
+    )
+    databases: list[Text] = Field(
+        min_length=1,
+        description="the databases to dump, each its own backup",
+        examples=[["shop"]],
+    )
+
+
+MODELS: dict[str, type[SourceBase]] = {
+    model.kind: model for model in (SqliteSource, CommandSource, RedisSource, MysqlSource)
+}
+_KINDS_SAID = ", ".join(f"'{kind}'" for kind in KINDS[:-1]) + f" or '{KINDS[-1]}'"
+
+
+def _kind_of(value: Any) -> str | None:
+    """The kind a source as written names, or None when it names none or several."""
+    if isinstance(value, SourceBase):
+        return value.kind
+    if isinstance(value, dict):
+        named = [kind for kind in KINDS if kind in value]
+        return named[0] if len(named) == 1 else None
+    return None
+
+
+Source = Annotated[
+    Annotated[SqliteSource, Tag("sqlite")]
+    | Annotated[CommandSource, Tag("command")]
+    | Annotated[RedisSource, Tag("redis")]
+    | Annotated[MysqlSource, Tag("mysql")],
+    Discriminator(_kind_of, custom_error_type="source_kind", custom_error_message="no kind"),
+]
+
+
+def checked_sources(value: Any, handler: Any) -> list[SourceBase]:
+    """`backup.sources` validated, each problem said at the path as written, names unique.
+
+    For a field validator in wrap mode: HANDLER validates the list.
+    """
+    try:
+        sources: list[SourceBase] = handler(value)
+    except ValidationError as exc:
+        raise ValidationError.from_exception_data(
+            exc.title, [_as_written(error) for error in exc.errors()]
+        ) from None
+    seen: dict[str, int] = {}
+    for index, source in enumerate(sources):
+        if source.name in seen:
+            raise ValueError(
+                f"sources [{seen[source.name]}] and [{index}] are both named {source.name!r}: "
+                "a source's name is its backups' name, unique on a host"
+            )
+        seen[source.name] = index
+    return sources
+
+
+def _as_written(error: Any) -> InitErrorDetails:
+    """ERROR without the union's kind step in its location, an unknown key said with that
+    kind's keys, a missing kind in words."""
+    loc: Loc = tuple(error["loc"])
+    if error["type"] == "source_kind":
+        words = PydanticCustomError(
+            "source_kind", "{words}", {"words": _kind_words(error["input"])}
+        )
+        return {"type": words, "loc": loc, "input": error["input"]}
+    if len(loc) >= 2 and loc[1] in MODELS:
+        index, kind, *rest = loc
+        return moved(error, (index, *rest), known_keys(MODELS[str(kind)], tuple(rest[:-1])))
+    return moved(error, loc)
+
+
+def _kind_words(value: Any) -> str:
+    if not isinstance(value, dict):
+        return f"expected a mapping naming its target with one of {_KINDS_SAID}, got {value!r}"
+    named = [kind for kind in KINDS if kind in value]
+    if not named:
+        guesses = [closest(str(key), KINDS, within=1) for key in value if key not in KINDS]
+        guess = next((f"; did you mean {g!r}?" for g in guesses if g), "")
+        return (
+            f"no source kind: expected one of the keys {_KINDS_SAID}, naming what is backed "
+            f"up (got {', '.join(map(repr, value)) or 'no keys'}){guess}"
+        )
+    return (
+        f"two source kinds in one source ({' and '.join(map(repr, named))}): a source has "
+        f"exactly one of {_KINDS_SAID}"
+    )
