@@ -121,14 +121,17 @@ def manifest_of(store: Path, key: str) -> Manifest:
 
 
 def test_sqlite_and_command_sources_back_up_a_live_database_and_drill(tmp_path, app_dir):
-    """While a writer commits, both kinds store a consistent copy; the manifest says the kind,
-    the SQLite counts are the snapshot's (orders = lines); drills pass and are recorded."""
+    """While a writer commits (WAL mode), both kinds store a consistent copy; the manifest
+    says the kind, the SQLite counts are the snapshot's (orders = lines); drills pass and are
+    recorded."""
     store = tmp_path / "store"
     inventory = write_inventory(
         tmp_path / "inv.yaml",
         {"db1": local_host(store, app_dir), "self": {"ansible_connection": "local"}},
     )
     database = app_dir / "app.db"
+    with sqlite3.connect(database) as connection:  # as applications run it; SSH: rollback
+        connection.execute("PRAGMA journal_mode=WAL")
     before = counts(database)
     with Writer(database) as writer:
         started = writer.done
