@@ -72,7 +72,8 @@ class MariaDB:
         return [line.split("\t") for line in completed.stdout.splitlines()]
 
     def count(self, database: str, table: str) -> int:
-        return int(self.sql(f"SELECT COUNT(*) FROM `{table}`", database)[0][0])  # noqa: S608
+        quoted = "`" + table.replace("`", "``") + "`"
+        return int(self.sql(f"SELECT COUNT(*) FROM {quoted}", database)[0][0])  # noqa: S608
 
     def databases(self) -> set[str]:
         return {row[0] for row in self.sql("SHOW DATABASES")}
