@@ -173,28 +173,40 @@ def test_sqlite_and_command_sources_back_up_a_live_database_and_drill(tmp_path, 
 
 
 def test_drills_fail_on_a_corrupted_object_and_on_a_failing_check(tmp_path, app_dir):
+    """A flipped byte in either kind's object fails its drill (sha256, before any restore);
+    a check_command that fails fails the drill with its status and stderr. Each is recorded."""
     store = tmp_path / "store"
     hosts = {"db1": local_host(store, app_dir), "self": {"ansible_connection": "local"}}
     inventory = write_inventory(tmp_path / "inv.yaml", hosts)
     code, report, stderr = maint("backup.db", "-i", str(inventory), "--limit", "db1")
     assert code == 0, stderr
     outcomes = by_name(report)
-    damaged = store / outcomes["app"]["key"]
-    data = bytearray(damaged.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    damaged.write_bytes(bytes(data))
-    hosts["db1"]["backup"]["sources"][1]["check_command"] = "echo 'orders missing' >&2; exit 3"
-    inventory = write_inventory(tmp_path / "inv.yaml", hosts)
+    for outcome in outcomes.values():
+        damaged = store / outcome["key"]
+        data = bytearray(damaged.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        damaged.write_bytes(bytes(data))
 
     code, report, _ = maint("restore.verify", "-i", str(inventory), "--limit", "db1")
     assert code == 1
     drills = {d["database"]: d for d in report["results"][0]["details"]["drills"]}
-    assert not drills["app"]["ok"] and "sha256 does not match" in drills["app"]["reasons"][0]
-    assert not drills["appsql"]["ok"]
-    assert drills["appsql"]["reasons"] == ["check_command exited with status 3: orders missing"]
-    for outcome in outcomes.values():
+    for name, outcome in outcomes.items():
+        assert not drills[name]["ok"] and "sha256 does not match" in drills[name]["reasons"][0]
         record = json.loads((store / (outcome["key"] + ".verify.json")).read_text())
         assert record["ok"] is False
+
+    hosts["db1"]["backup"]["sources"][1]["check_command"] = "echo 'orders missing' >&2; exit 3"
+    inventory = write_inventory(tmp_path / "inv.yaml", hosts)
+    code, _, stderr = maint(
+        "backup.db", "-i", str(inventory), "--limit", "db1", "--source", "appsql"
+    )
+    assert code == 0, stderr
+    code, report, _ = maint(
+        "restore.verify", "-i", str(inventory), "--limit", "db1", "--source", "appsql"
+    )
+    assert code == 1
+    [drill] = report["results"][0]["details"]["drills"]
+    assert drill["reasons"] == ["check_command exited with status 3: orders missing"]
 
 
 def test_a_failing_dump_command_fails_the_backup_and_leaves_nothing(tmp_path, app_dir):
