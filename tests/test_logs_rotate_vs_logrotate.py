@@ -50,32 +50,16 @@ from tests.logrotate_sim import (
     write_logrotate_state,
 )
 
-BIRTHDAY = """\
-/var/log/birthday-scheduler/*.log {
-    daily
-    rotate 30
-    compress
-    delaycompress
-    missingok
-    notifempty
-    create 0644 app app
-    postrotate
-        docker kill -s USR1 $(docker ps -q --filter name=birthday-scheduler)
-    endscript
-}
-"""
+# The runbooks' snippets as they are (the import tests read the same files).
+RUNBOOK_FILES = Path(__file__).parent / "fixtures" / "logrotate"
+BIRTHDAY = (RUNBOOK_FILES / "birthday-scheduler").read_text()
+ANALYTICS = (RUNBOOK_FILES / "analytics").read_text()
 
-ANALYTICS = """\
-/var/log/analytics/*.log {
-    daily
-    rotate 14
-    compress
-    delaycompress
-    missingok
-    notifempty
-    create 644 analytics analytics
-}
-"""
+
+def _variant(snippet: str, line: str, replacement: str) -> str:
+    """SNIPPET with its directive LINE replaced (which must be there)."""
+    assert f"    {line}\n" in snippet, line
+    return snippet.replace(f"    {line}\n", replacement)
 
 
 @dataclass(frozen=True)
@@ -128,7 +112,7 @@ RUNBOOKS = (
     # here, so none falls in the copy-to-truncate window).
     Runbook(
         "analytics-copytruncate",
-        ANALYTICS.replace("create 644 analytics analytics", "copytruncate"),
+        _variant(ANALYTICS, "create 644 analytics analytics", "    copytruncate\n"),
         {
             "rotate": "daily",
             "keep": 14,
@@ -146,7 +130,7 @@ RUNBOOKS = (
     # rotated copies going by age as well as by count.
     Runbook(
         "analytics-maxage",
-        ANALYTICS.replace("    rotate 14\n", "    rotate 14\n    maxage 5\n"),
+        _variant(ANALYTICS, "rotate 14", "    rotate 14\n    maxage 5\n"),
         {
             "rotate": "daily",
             "keep": 14,
