@@ -27,6 +27,8 @@ BACKUP_TASKS = (
 )  # fmt: skip
 RETENTION_TASKS = ("backup.db", "backup.prune")
 RESTORE_TASKS = ("restore.verify", "restore.db")
+# Copies (backup.store a list): every task opening the stores reads the same field.
+COPY_TASKS = ("backup.db", "backup.list", "health.check")
 
 CASES = [
     Case("store-typo", {"backup": {"stor": "s3://prod/pg"}},
@@ -119,6 +121,28 @@ STORE_CASES = [
          "backup.max_attempts: expected at least 1, got 0", BACKUP_TASKS),
     Case("retry-timeout", {"backup": {"store": "gs://bucket1/p", "retry_timeout": 7200}},
          "backup.retry_timeout: expected at most 3600, got 7200", BACKUP_TASKS),
+    Case("stores-empty", {"backup": {"store": []}},
+         "backup.store: expected at least one store, got an empty list", COPY_TASKS),
+    Case("stores-twice", {"backup": {"store": ["/srv/backups", S3, "/srv/backups/"]}},
+         "backup.store: '/srv/backups/' is listed twice (as '/srv/backups'): one copy per store",
+         COPY_TASKS),
+    Case("stores-wrong-type", {"backup": {"store": {"url": S3}}},
+         "backup.store: expected a store URL or a list of store URLs", COPY_TASKS),
+    Case("stores-item-type", {"backup": {"store": [S3, 7]}},
+         "backup.store: expected each store to be a URL or directory, got 7", COPY_TASKS),
+    Case("stores-bad-bucket", {"backup": {"store": ["/srv/backups", "s3://Bucket2/p"]}},
+         "backup.store: s3://Bucket2/p: bucket name 'Bucket2' is not valid", COPY_TASKS),
+    Case("stores-scheme-typo", {"backup": {"store": ["/srv/backups", "s4://bucket1/p"]}},
+         "backup.store: s4://bucket1/p: unknown store scheme 's4'", COPY_TASKS),
+    Case("stores-option-of-none", {"backup": {"store": ["/srv/a", "gs://bucket1/p"],
+                                              "region": "eu-west-1"}},
+         "backup.region: applies to s3:// stores only, not to file:// or gs://", COPY_TASKS),
+    Case("stores-part-size", {"backup": {"store": [S3, "gs://bucket1/p"], "part_size": "2GiB"}},
+         "backup.part_size: expected 256.0 KiB to 1.0 GiB for gs:// stores", COPY_TASKS),
+    Case("stores-part-size-s3", {"backup": {"store": [S3, "gs://bucket1/p"],
+                                            "part_size": "1MiB"}},
+         "backup.part_size: expected 5.0 MiB to 5.0 GiB for s3:// stores, got 1.0 MiB",
+         COPY_TASKS),
     Case("grace-zero", {"backup": {"incomplete_grace": 0}},
          "backup.incomplete_grace: expected at least 1h, got 0s", BACKUP_TASKS),
     Case("grace-second", {"backup": {"incomplete_grace": "1s"}},
@@ -283,3 +307,33 @@ def test_backup_db_prune_dry_run_states_the_cutoff(prod_cluster, tmp_path: Path)
     assert dumps == [f"db1/postgres -> {(tmp_path / 'store').as_uri()}"]
     assert plan.startswith("then prune: keep_daily 7, keep_within 3 months: keeps backups after ")
     assert plan.endswith(" UTC") and not (tmp_path / "store").exists()
+
+
+def test_store_options_reach_only_the_copies_of_their_scheme() -> None:
+    """backup.store as a list: each copy is opened with the options of its own scheme (an s3
+    region next to a file store is the s3 copy's), in the order given; one store alone is
+    the same as a list of one."""
+    from maintenance.settings.backup import BackupSettings
+
+    backup = BackupSettings.model_validate(
+        {"store": ["/srv/a", "s3://bucket1/p", "gs://bucket2/q"], "region": "eu-west-1",
+         "storage_class": "STANDARD", "part_size": "16MiB"}
+    )  # fmt: skip
+    local, on_s3, on_gcs = backup.copies()
+    assert (local.store, local.region, local.part_size, local.storage_class) == (
+        "/srv/a",
+        None,
+        None,
+        None,
+    )
+    assert (on_s3.store, on_s3.region, on_s3.part_size) == (
+        "s3://bucket1/p",
+        "eu-west-1",
+        16 * 2**20,
+    )
+    assert (on_gcs.store, on_gcs.region, on_gcs.storage_class) == (
+        "gs://bucket2/q",
+        None,
+        "STANDARD",
+    )
+    assert BackupSettings.model_validate({"store": ["/srv/a"]}).store == "/srv/a"

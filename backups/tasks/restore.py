@@ -28,8 +28,8 @@ from backups.postgres.clients import find_client
 from backups.postgres.fetch import fetch_to_host, remote_path
 from backups.postgres.restore_tool import restore_command, restore_tool
 from backups.stores import Store, open_store
-from backups.stores.host import open_host_store
-from backups.tasks.restore_choice import check_backup_flag, latest_of, newest_backup
+from backups.stores.host import open_host_store, open_host_stores, store_holding
+from backups.tasks.restore_choice import check_backup_flag, latest_of, newest_copy
 from backups.tasks.restore_tables import (
     create_schemas,
     manifest_tables,
@@ -80,16 +80,21 @@ def _owner(target: Host, options: RestoreOptions, host: str) -> Host:
 
 
 def _store(target: Host, options: RestoreOptions, key: BackupKey) -> Store:
-    """--store, else the store of the host the backup came from, else the target's."""
+    """--store, else the first store of the host the backup came from (else of the target)
+    that holds the backup: with copies, a store that missed it is passed over."""
     if options.store:
         return open_store(options.store)
-    return open_host_store(_owner(target, options, key.host))
+    owner = _owner(target, options, key.host)
+    if len(owner.settings.backup.stores) == 1:
+        return open_host_store(owner)
+    return store_holding(owner, key.manifest_key)
 
 
 def _chosen(target: Host, options: RestoreOptions) -> tuple[BackupKey, Store, str | None]:
     """The backup to restore and its store, with how `latest` was resolved (None for a key).
 
-    `latest` is looked up in --store, else the first store of the host whose backup it is.
+    `latest` is looked up in --store, else in every store of the host whose backup it is (the
+    newest of them; the first store holding it).
     """
     latest = latest_of(options.backup, options.target, options.database)
     if latest is None:
@@ -97,10 +102,11 @@ def _chosen(target: Host, options: RestoreOptions) -> tuple[BackupKey, Store, st
         assert key is not None  # validate_restore refused anything else
         return key, _store(target, options, key), None
     host, database = latest
-    store = open_store(options.store) if options.store else open_host_store(
-        _owner(target, options, host)
-    )  # fmt: skip
-    key = newest_backup(store, host, database)
+    if options.store:
+        stores = [open_store(options.store)]
+    else:
+        stores = open_host_stores(_owner(target, options, host))
+    key, store = newest_copy(stores, host, database)
     return key, store, f"--backup {options.backup} is {key.key} in {store.url}"
 
 

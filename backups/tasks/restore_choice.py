@@ -8,6 +8,7 @@ dated in the future are passed over, as drills and health do, and so are partial
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from backups.archive import catalog
@@ -38,9 +39,17 @@ def check_backup_flag(backup: str, target: str, database: str) -> None:
         )
 
 
-def newest_backup(store: Store, host: str, database: str) -> BackupKey:
-    """The newest complete backup of DATABASE from HOST in STORE. Raise MaintError if none."""
-    backups = catalog.current(catalog.scan(store, host, database), datetime.now(UTC))
-    if not backups:
-        raise MaintError(f"no complete backup of {host}/{database} in {store.url}")
-    return backups[-1].key
+def newest_copy(stores: Sequence[Store], host: str, database: str) -> tuple[BackupKey, Store]:
+    """The newest complete backup of DATABASE from HOST in any of STORES (backup.store a
+    list: a store that missed a night is passed over), and the first store holding it.
+    Raise MaintError if none holds one."""
+    now = datetime.now(UTC)
+    best: tuple[BackupKey, Store] | None = None
+    for store in stores:
+        backups = catalog.current(catalog.scan(store, host, database), now)
+        if backups and (best is None or backups[-1].key.time > best[0].time):
+            best = backups[-1].key, store
+    if best is None:
+        where = ", ".join(store.url for store in stores)
+        raise MaintError(f"no complete backup of {host}/{database} in {where}")
+    return best
