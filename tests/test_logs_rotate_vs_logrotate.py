@@ -147,10 +147,7 @@ RUNBOOKS = (
     ),
 )
 # Differences from logrotate not fixed yet: the test asserts logrotate's behaviour.
-KNOWN_DIFFERENCES = {
-    "analytics-maxage": "maxage: logrotate also removes the `.1` it has just compressed when"
-    " it is older than maxage (before shifting it to .2.gz); the product keeps it",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 FORMS = ("imported", "inventory")
 HOST = "ctl"
 USERADD = (

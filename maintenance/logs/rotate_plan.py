@@ -307,7 +307,14 @@ def _numbered_steps(
                 numbered.setdefault(int(digits), []).append((sibling, suffix))
     steps: list[Step] = []
     plain_first = name + b".1"
-    if rule.compress and rule.delay_compress and (plain_first, b"") in numbered.get(1, []):
+    keep = rule.keep
+    if (
+        rule.compress
+        and rule.delay_compress
+        and (plain_first, b"") in numbered.get(1, [])
+        # A .1 due for deletion is deleted plain: logrotate compresses it, then removes it.
+        and not (keep <= 1 or _expired(rule, siblings[plain_first], clock))
+    ):
         if plain_first + rule.suffix in siblings:
             raise _Blocked(f"{display_path(path + plain_first + rule.suffix)} already exists")
         steps.append(
@@ -318,7 +325,6 @@ def _numbered_steps(
             (plain_first + rule.suffix, rule.suffix) if old == plain_first else (old, suffix)
             for old, suffix in numbered[1]
         ]
-    keep = rule.keep
     for number in sorted(numbered, reverse=True):
         for old, suffix in sorted(numbered[number]):
             entry = siblings.get(old)
