@@ -2,7 +2,7 @@
 
 from invoke import Collection
 
-from . import backup, certs, config, db, health, jobs, logs, notify, restore, schedule
+from . import backup, certs, config, db, health, jobs, logs, notify, report, restore, schedule
 
 
 class _Root(Collection):
@@ -37,6 +37,7 @@ def build_namespace() -> Collection:
         jobs.namespace,
         logs.namespace,
         notify.namespace,
+        report.task,
         restore.namespace,
         schedule.namespace,
     )

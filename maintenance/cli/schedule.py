@@ -75,6 +75,7 @@ def _daemon_settings(inventory: str | None) -> Settings:
 
 
 def _run(flags: SimpleNamespace) -> None:
+    from ..report import report_page
     from ..scheduler.daemon import Daemon
 
     configure_logging()
@@ -84,7 +85,7 @@ def _run(flags: SimpleNamespace) -> None:
     except StateError as exc:
         raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
     try:
-        code = Daemon(settings, store).run()
+        code = Daemon(settings, store, pages={"/report": report_page(settings)}).run()
     except ConfigError as exc:
         raise Exit(f"error: {exc}", code=EXIT_USAGE) from None
     finally:

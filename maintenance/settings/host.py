@@ -17,6 +17,7 @@ from .jobs import Jobs
 from .logs import LogRule
 from .postgres import Dsn, PostgresSettings
 from .problems import closest, edit_distance
+from .report import ReportSettings
 from .scheduler import MetricsSettings, NotifySettings, ScheduleJob, SchedulerSettings
 from .types import OneOrMany, Section, Text, Timeout
 
@@ -41,6 +42,10 @@ class HostSettings(Section):
         description="SQL checks restore.verify and restore.db run in the restored copy",
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
+    report: ReportSettings = Field(
+        default_factory=ReportSettings,
+        description="what `maint report` judges each backup against: rpo, drill_max_age, rto",
+    )
     hooks: Hooks = Field(
         default_factory=dict,
         description="commands run on the host around a task, {TASK: {before: CMD, after: CMD}} "
