@@ -469,3 +469,41 @@ def test_a_store_that_cannot_be_read_is_named_in_the_summary(tmp_path: Path) -> 
     (problem,) = report.problems
     assert problem.startswith("h1: backups could not be read: ") and "Not a directory" in problem
     assert "Not a directory" in render_html(report)
+
+
+def test_sources_have_rows_of_their_kind_and_copies_count_once(tmp_path: Path) -> None:
+    """A sqlite source backed up into two stores (copies) is one row of kind sqlite, its one
+    backup once in the trend; a source never backed up is a red row of its own."""
+    import sqlite3
+
+    database = tmp_path / "app.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT)")
+        connection.execute("INSERT INTO orders (note) VALUES ('first')")
+    stores = [str(tmp_path / "first"), str(tmp_path / "second")]
+    sources = [{"name": "app-local", "sqlite": str(database)}]
+    host = {"ansible_connection": "local", "backup": {"store": stores, "sources": sources}}
+    inventory = write_inventory(tmp_path / "inv.yaml", {"app1": host})
+    code, _, err = maint("backup.db", "-i", str(inventory))
+    assert code == 0, err
+    assert len(list((tmp_path / "second" / "app1" / "app-local").glob("*.manifest.json"))) == 1
+    later = {
+        **host,
+        "backup": {
+            "store": stores,
+            "sources": [*sources, {"name": "app-other", "sqlite": str(tmp_path / "other.db")}],
+        },
+    }
+    inventory = write_inventory(tmp_path / "inv.yaml", {"app1": later})
+    report = build_report(list(load_inventory(inventory)))
+    rows = {row.name: row for row in report.rows}
+    assert [(row.kind, len(row.trend)) for row in rows.values()] == [("sqlite", 1), ("sqlite", 0)]
+    assert rows["app-local"].judge(report.generated)[0] == "warning"
+    assert rows["app-other"].judge(report.generated) == (
+        "critical",
+        [
+            "Never backed up: no complete backup in the store.",
+            "Never drilled: no restore drill has passed.",
+        ],
+    )
+    assert "app-local (sqlite)" in render_html(report)
