@@ -24,8 +24,11 @@ from tests.inventories import fleet_vars, write_inventory
 from tests.maint_cli import run_maint_cli
 
 DATABASE = "srcshop"
-CONSISTENT = (
-    'test "$(sqlite3 "$MAINT_TMP_DIR/db" '
+# A drill restores into a throwaway file in its private directory; restore.db into --database.
+DB = '"${MAINT_TMP_DIR:+$MAINT_TMP_DIR/}$MAINT_TARGET"'
+RESTORE_SQL = f"sqlite3 {DB}"
+CONSISTENT = (  # a shell test, not SQL built from input
+    f'test "$(sqlite3 {DB} '  # noqa: S608
     "'SELECT (SELECT count(*) FROM orders) = (SELECT count(*) FROM lines)')\" = 1"
 )
 
@@ -99,7 +102,7 @@ def sources(app_dir: Path) -> list[dict]:
     return [
         {"name": "app", "sqlite": str(database)},
         {"name": "appsql", "command": f"sqlite3 -bail -cmd '.timeout 30000' {database} .dump",
-         "suffix": "sql", "restore_command": 'sqlite3 "$MAINT_TMP_DIR/db"',
+         "suffix": "sql", "restore_command": RESTORE_SQL,
          "check_command": CONSISTENT},
     ]  # fmt: skip
 
@@ -311,3 +314,36 @@ def test_sources_over_ssh_back_up_on_the_host_and_drill_on_another(tmp_path, app
     assert [(d["database"], d["ok"], d["target"]) for d in drills] == [
         ("app", True, "node02"), ("appsql", True, "node02")
     ]  # fmt: skip
+
+
+def test_restore_db_restores_a_source_backup_into_a_file_or_a_command(tmp_path, app_dir):
+    """restore.db of a SQLite backup writes the file --database names (an existing one only
+    with --force, its stale WAL gone); a command source's goes through its restore_command."""
+    store = tmp_path / "store"
+    hosts = {"db1": local_host(store, app_dir), "self": {"ansible_connection": "local"}}
+    inventory = write_inventory(tmp_path / "inv.yaml", hosts)
+    code, report, stderr = maint("backup.db", "-i", str(inventory), "--limit", "db1")
+    assert code == 0, stderr
+    outcomes = by_name(report)
+    into = app_dir / "restored.db"
+    into.write_bytes(b"an older database")
+    (app_dir / "restored.db-wal").write_bytes(b"its stale journal")
+    restore = ("restore.db", "-i", str(inventory), "--target", "db1", "--yes")
+
+    code, _, stderr = maint(*restore, "--backup", "db1/app/latest", "--database", str(into))
+    assert code == 1 and "exists on db1; refusing to overwrite it without --force" in stderr
+    code, report, stderr = maint(
+        *restore, "--backup", "db1/app/latest", "--database", str(into), "--force"
+    )
+    assert code == 0, stderr
+    assert report["results"][0]["status"] == "changed"
+    assert counts(into) == {k: manifest_of(store, outcomes["app"]["key"]).counts[k]
+                            for k in ("lines", "orders")}  # fmt: skip
+    assert not (app_dir / "restored.db-wal").exists()
+
+    script = app_dir / "from-dump.db"
+    code, _, stderr = maint(
+        *restore, "--backup", outcomes["appsql"]["key"], "--database", str(script)
+    )
+    assert code == 0, stderr
+    assert counts(script) == counts(into)

@@ -64,5 +64,8 @@ class SqliteSource(Source):
         return drilled
 
     def restore(self, runner: Runner, unit: str, path: str, into: str) -> None:
-        """The checked copy put at INTO; the application must not have INTO open."""
+        """The checked copy put at INTO; the application must not have INTO open. The journal
+        files of the database replaced go first: SQLite would replay them into the copy."""
+        stale = [f"{into}{suffix}" for suffix in ("-wal", "-shm", "-journal")]
+        runner.run(["rm", "-f", *stale]).check()
         place_file(runner, path, into)

@@ -27,6 +27,7 @@ from backups.postgres.checks import compare_counts, run_user_checks
 from backups.postgres.clients import find_client
 from backups.postgres.fetch import fetch_to_host, remote_path
 from backups.postgres.restore_tool import restore_command, restore_tool
+from backups.sources import Source
 from backups.stores import Store, open_store
 from backups.stores.host import open_host_store, open_host_stores, store_holding
 from backups.tasks.restore_choice import check_backup_flag, latest_of, newest_copy
@@ -38,6 +39,7 @@ from backups.tasks.restore_tables import (
     tables_state,
 )
 from backups.tasks.safety import take_safety_backup
+from backups.tasks.source_restore import check_into, restore_source, source_of
 from maintenance import pg
 from maintenance.errors import ConfigError, MaintError
 from maintenance.inventory import Host, Inventory
@@ -110,11 +112,25 @@ def _chosen(target: Host, options: RestoreOptions) -> tuple[BackupKey, Store, st
     return key, store, f"--backup {options.backup} is {key.key} in {store.url}"
 
 
+def _source(target: Host, options: RestoreOptions) -> Source | None:
+    """The backup.sources entry whose backup --backup names (None: a PostgreSQL backup)."""
+    latest = latest_of(options.backup, options.target, options.database)
+    key = parse_key(options.backup)
+    named = latest or ((key.host, key.database) if key else None)
+    return source_of(_owner(target, options, named[0]), named[1]) if named else None
+
+
 def validate_restore(target: Host, options: RestoreOptions) -> None:
     if target.name != options.target:
         raise ConfigError(f"--target {options.target!r} must name one host, not a group")
     check_backup_flag(options.backup, options.target, options.database)
-    pg.host_dsn(target)
+    source = _source(target, options)
+    if source is None:
+        pg.host_dsn(target)
+    elif options.tables:
+        raise ConfigError(f"--table restores PostgreSQL tables, not a {source.kind} backup")
+    else:
+        check_into(source, options.database)
     if options.store:  # the host's own stores were checked at inventory load
         open_store(options.store)
     if not (options.yes or options.dry_run or sys.stdin.isatty()):
@@ -135,6 +151,13 @@ def database_state(server: pg.Postgres, database: str) -> str:
 
 
 def restore_target_host(target: Host, runner: Runner, options: RestoreOptions) -> Result:
+    source = _source(target, options)
+    if source is not None:
+        return restore_source(
+            target, runner, source, _chosen(target, options), options.database,
+            force=options.force, dry_run=options.dry_run,
+            confirm=lambda plan: _confirm(plan, options),
+        )  # fmt: skip
     with pg.reach(target, runner, TASK) as server:
         return _restore_on(server, runner, options)
 

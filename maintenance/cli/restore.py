@@ -94,7 +94,12 @@ SPECS = (
                 required=True,
             ),
             Flag("target", "host to restore on (required)", required=True),
-            Flag("database", "database to restore into (required)", required=True),
+            Flag(
+                "database",
+                "database to restore into; for a backup.sources backup, where to: a file's "
+                "absolute path (sqlite, redis) or a command source's $MAINT_TARGET (required)",
+                required=True,
+            ),
             Flag(
                 "store",
                 "store URL to read from (default: the backup host's backup.store, "
