@@ -451,7 +451,8 @@ def test_daemon_serves_the_report_beside_metrics(fleet: Fleet, tmp_path: Path) -
 
 
 def test_a_store_that_cannot_be_read_is_named_in_the_summary(tmp_path: Path) -> None:
-    """The page says which host's backups it could not read, instead of hiding the host."""
+    """A host whose store cannot be read has red rows for the databases it must back up, and
+    the page names the store's error."""
     not_a_directory = tmp_path / "store"
     not_a_directory.write_text("x")
     inventory = write_inventory(
@@ -465,7 +466,13 @@ def test_a_store_that_cannot_be_read_is_named_in_the_summary(tmp_path: Path) -> 
         },
     )
     report = build_report(list(load_inventory(inventory)))
-    assert report.summary()["text"] == "0 of 0 databases within RPO; 1 unreadable (listed below)"
+    assert report.summary()["text"] == "0 of 1 databases within RPO; 1 unreadable (listed below)"
+    (row,) = report.rows
+    state, reasons = row.judge(report.generated)
+    assert (row.name, state) == ("app", "critical")
+    assert (
+        reasons[0].startswith("The backups could not be read: ") and "Not a directory" in reasons[0]
+    )
     (problem,) = report.problems
     assert problem.startswith("h1: backups could not be read: ") and "Not a directory" in problem
     assert "Not a directory" in render_html(report)

@@ -57,6 +57,7 @@ def build_report(
         for host, outcome in zip(hosts, pool.map(lambda h: _read(h, moment), hosts), strict=True):
             if isinstance(outcome, MaintError):
                 problems.append(f"{host.name}: backups could not be read: {outcome}")
+                rows += _unknown_rows(host, str(outcome))
             else:
                 rows += outcome
     maintenance = None
@@ -76,10 +77,33 @@ def _read(host: Host, now: datetime) -> list[Row] | MaintError:
         return MaintError(mask_text(str(exc)))
 
 
+def _unknown_rows(host: Host, why: str) -> list[Row]:
+    """Red rows for what HOST must back up (its settings say so) when its stores cannot be
+    read: the page must not look better for a store that is down."""
+    return [
+        Row(host.name, _groups(host), name, kind, _objectives(host), unreadable=why)
+        for name, kind in _configured(host).items()
+    ]
+
+
+def _configured(host: Host) -> dict[str, str]:
+    """Name -> kind of what HOST's settings name: postgres.databases, then its sources."""
+    names = dict.fromkeys(host.settings.postgres.databases or (), "postgres")
+    return names | {name: kind for name, kind in unit_kinds(host).items() if name not in names}
+
+
+def _objectives(host: Host) -> Objectives:
+    settings = host.settings.report
+    return Objectives(settings.rpo, settings.drill_max_age, settings.rto)
+
+
+def _groups(host: Host) -> tuple[str, ...]:
+    return tuple(group for group in host.groups if group != "all")
+
+
 def host_rows(host: Host, now: datetime) -> list[Row]:
     """One row per database or source of HOST. Raise MaintError if a store cannot be read."""
-    settings = host.settings.report
-    objectives = Objectives(settings.rpo, settings.drill_max_age, settings.rto)
+    objectives = _objectives(host)
     located = [
         (store, backup)
         for store in open_host_stores(host)
@@ -98,7 +122,7 @@ def host_rows(host: Host, now: datetime) -> list[Row]:
         rows.append(
             Row(
                 host=host.name,
-                groups=tuple(group for group in host.groups if group != "all"),
+                groups=_groups(host),
                 name=name,
                 kind=kind,
                 objectives=objectives,

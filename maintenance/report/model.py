@@ -62,6 +62,7 @@ class Row:
     trend: tuple[BackupPoint, ...] = ()  # oldest first; the last is the newest backup
     last_drill: Drill | None = None  # the newest drill, passed or not
     last_passed: Drill | None = None  # the newest passing drill
+    unreadable: str | None = None  # why the host's stores could not be read (nothing is known)
 
     @property
     def backup(self) -> BackupPoint | None:
@@ -69,6 +70,8 @@ class Row:
 
     def judge(self, now: datetime) -> tuple[str, list[str]]:
         """The row's state (ok, warning, critical) and the reasons for it, in sentences."""
+        if self.unreadable is not None:
+            return CRITICAL, [f"The backups could not be read: {self.unreadable}."]
         reasons = self._backup_reasons(now)
         if reasons:
             return CRITICAL, reasons + self._drill_reasons(now)
@@ -187,15 +190,15 @@ class Report:
         judged = self.states()
         counts = {state: sum(s == state for _, s, _ in judged) for state in (OK, WARNING, CRITICAL)}
         within = sum(row.within_rpo(self.generated) for row in self.rows)
-        never_backed = sum(row.backup is None for row in self.rows)
-        never_drilled = sum(row.last_passed is None for row in self.rows)
+        never_backed = sum(row.backup is None and row.unreadable is None for row in self.rows)
+        never_drilled = sum(row.last_passed is None and row.unreadable is None for row in self.rows)
         total = len(self.rows)
         text = f"{within} of {total} databases within RPO"
         if never_backed:
             text += f", {never_backed} never backed up"
         if never_drilled:
             text += f", {never_drilled} never drilled"
-        elif total:
+        elif total and not self.problems:
             text += ", all drilled"
         if self.problems:
             text += f"; {len(self.problems)} unreadable (listed below)"
