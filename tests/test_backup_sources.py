@@ -256,6 +256,7 @@ def test_source_selection_retention_across_kinds_and_freshness(
     code, report, stderr = maint("backup.db", "-i", str(inventory), "--source", "app")
     assert code == 0, stderr
     assert list(by_name(report)) == ["app"]
+    assert report["results"][0]["summary"].startswith("1/1 sources backed up")
     code, report, stderr = maint(
         "backup.db", "-i", str(inventory), "--source", "appsql", "--database", DATABASE
     )
@@ -264,6 +265,7 @@ def test_source_selection_retention_across_kinds_and_freshness(
     code, report, stderr = maint("backup.db", "-i", str(inventory))
     assert code == 0, stderr
     assert sorted(by_name(report)) == ["app", "appsql", DATABASE]
+    assert report["results"][0]["summary"].startswith("3/3 databases and sources backed up")
     assert len([k for k in stored_keys(store) if k.endswith(".manifest.json")]) == 6
 
     code, report, stderr = maint("backup.prune", "-i", str(inventory), "--source", "app")

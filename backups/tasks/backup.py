@@ -177,7 +177,9 @@ def _host_result(host: Host, stores: list[Store], outcomes: list[dict[str, Any]]
     done = [o for o in outcomes if o["status"] == "ok"]
     total = sum(o["size"] for o in done)
     where = " and ".join(store.url for store in stores)
-    summary = f"{len(done)}/{len(outcomes)} databases backed up, {format_size(total)} to {where}"
+    sources = sum("kind" in o for o in outcomes)  # backup.sources' outcomes name their kind
+    what = {len(outcomes): "sources", 0: "databases"}.get(sources, "databases and sources")
+    summary = f"{len(done)}/{len(outcomes)} {what} backed up, {format_size(total)} to {where}"
     flagged = [f"{o['database']}: {flag}" for o in done for flag in o["flags"]]
     if flagged:
         summary += "; " + "; ".join(flagged)
