@@ -146,8 +146,6 @@ RUNBOOKS = (
         owner="analytics",
     ),
 )
-# Differences from logrotate not fixed yet: the test asserts logrotate's behaviour.
-KNOWN_DIFFERENCES: dict[str, str] = {}
 FORMS = ("imported", "inventory")
 HOST = "ctl"
 USERADD = (
@@ -228,17 +226,8 @@ def comparisons(
     return result
 
 
-def _runbook_params() -> list[Any]:
-    return [
-        pytest.param(r.name, marks=pytest.mark.xfail(reason=reason, strict=True))
-        if (reason := KNOWN_DIFFERENCES.get(r.name))
-        else r.name
-        for r in RUNBOOKS
-    ]
-
-
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("runbook", _runbook_params())
+@pytest.mark.parametrize("runbook", [r.name for r in RUNBOOKS])
 def test_rotation_matches_logrotate_day_by_day(
     comparisons: dict[tuple[str, str], Comparison], runbook: str, form: str
 ) -> None:
