@@ -264,6 +264,9 @@ def test_bad_backup_and_table_flags_exit_2(shop) -> None:
     code, _, stderr = maint("backup.db", "-i", str(shop["inventory"]), "--table", "purchase",
                             "--prune")  # fmt: skip
     assert code == 2 and "--prune goes with full backups" in stderr
+    code, _, stderr = maint("backup.db", "-i", str(shop["inventory"]), "--table", "purchase",
+                            "--source", "cache")  # fmt: skip
+    assert code == 2 and "cannot go with --source" in stderr
 
 
 def test_an_identity_table_restores_into_its_own_schema(shop, staging_cluster, target) -> None:
