@@ -514,3 +514,22 @@ def test_sources_have_rows_of_their_kind_and_copies_count_once(tmp_path: Path) -
         ],
     )
     assert "app-local (sqlite)" in render_html(report)
+
+
+def test_without_a_database_list_rows_are_what_the_store_holds_but_side_series(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """No postgres.databases: each database the store holds is a row; `<db>~partial`,
+    `<db>~safety` and the roles' `_globals` are not."""
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(fleet.store / "prod1", store / "prod1")
+    for series in (f"{FRESH}~partial", f"{FRESH}~safety", "_globals"):
+        shutil.copytree(store / "prod1" / FRESH, store / "prod1" / series)
+    inventory = write_inventory(
+        tmp_path / "inv.yaml",
+        {"prod1": {"ansible_connection": "local", "backup": {"store": str(store)}}},
+    )
+    report = build_report(list(load_inventory(inventory)))
+    assert [row.name for row in report.rows] == [FRESH, STALE]

@@ -41,6 +41,7 @@ from .model import (
 
 _Located = tuple[Store, catalog.StoredBackup]
 READERS = 8  # hosts whose stores are read at once
+SERIES_MARK = "~"  # <database>~<label>: backups kept apart from the database's own
 
 
 def build_report(
@@ -111,7 +112,7 @@ def host_rows(host: Host, now: datetime) -> list[Row]:
     ]
     kinds = unit_kinds(host)
     names = list(host.settings.postgres.databases or ()) or sorted(
-        {backup.key.database for _, backup in located} - {GLOBALS}
+        {backup.key.database for _, backup in located if _is_database(backup.key.database)}
     )
     names += [name for name in kinds if name not in names]
     rows = []
@@ -132,6 +133,13 @@ def host_rows(host: Host, now: datetime) -> list[Row]:
             )
         )
     return rows
+
+
+def _is_database(name: str) -> bool:
+    """Whether a name a store holds backups under is a database's own series: not the roles
+    (`_globals`), nor a side series (`<database>~partial` of backup.db --table,
+    `<database>~safety` of restore.db --force), which never stand for the database."""
+    return name != GLOBALS and SERIES_MARK not in name
 
 
 def _current(located: list[_Located], now: datetime) -> list[_Located]:
