@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from backups.archive.freshness import backup_freshness
 from backups.archive.manifest import Manifest
 from backups.archive.toc import Toc, TocEntry
 from backups.postgres.table_list import table_entries
 from backups.stores import open_store
+from maintenance.inventory import load_inventory
 from tests.backup_helpers import table_digests
 from tests.inventories import write_inventory
 from tests.maint_cli import run_maint_cli
@@ -323,3 +326,11 @@ def test_the_use_list_holds_a_table_and_its_own_objects(table, ids) -> None:
     """A table comes with its data, index, constraints, default and sequence (definition,
     ownership, value); another table's foreign key to it does not."""
     assert [entry.dump_id for entry in table_entries(SHOP_TOC, [table])] == ids
+
+
+def test_freshness_without_the_server_grades_no_labelled_series(shop) -> None:
+    """With no list of databases (server down), health grades what the store holds: the
+    database, never its `~partial` series as if it were a database of its own."""
+    host = load_inventory(str(shop["inventory"])).hosts["prod1"]
+    ages = backup_freshness(host, datetime.now(UTC))
+    assert [age.database for age in ages] == [DATABASE]

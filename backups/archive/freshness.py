@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from backups.archive import catalog
-from backups.archive.layout import GLOBALS
+from backups.archive.layout import GLOBALS, is_labelled
 from backups.stores import Store
 from backups.stores.host import open_host_stores
 from maintenance.inventory import Host
@@ -47,8 +47,9 @@ class Freshness:
 def backup_freshness(
     host: Host, now: datetime, databases: Sequence[str] = (), sources: Sequence[str] = ()
 ) -> list[Freshness]:
-    """Ages for each of DATABASES (those that must be backed up), else each one a store holds,
-    and for each of SOURCES (the units of backup.sources, which must be backed up too).
+    """Ages for each of DATABASES (those that must be backed up), else each one a store holds
+    (its labelled series, `app~partial`, left out), and for each of SOURCES (the units of
+    backup.sources, which must be backed up too).
 
     Ages count from the newest complete backup not dated in the future, in whichever store
     holds it (copies); one dated within the clock-skew tolerance counts as 0s old, never a
@@ -56,7 +57,8 @@ def backup_freshness(
     """
     scans = [(store, catalog.scan(store, host.name)) for store in open_host_stores(host)]
     everything = [backup for _, backups in scans for backup in backups]
-    names = list(databases) or sorted({b.key.database for b in everything} - {GLOBALS})
+    held = {b.key.database for b in everything if not is_labelled(b.key.database)}
+    names = list(databases) or sorted(held - {GLOBALS})
     names += [name for name in sources if name not in names]
     ages = []
     for name in names:

@@ -23,6 +23,9 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST_SUFFIX = ".manifest.json"
 VERIFY_SUFFIX = ".verify.json"
 GLOBALS = "_globals"
+# `<database>~partial` (backup.db --table), `<database>~safety` (restore.db --force): backups
+# of a database kept under a name of their own, never taken for the database's backups.
+LABEL_MARK = "~"
 _DATA = re.compile(
     r"^(?P<host>[^/]+)/(?P<database>[^/]+)/(?P<stamp>\d{8}T\d{6}Z)"
     r"\.(?P<kind>dump|sql|[a-z0-9]+(?:\.[a-z0-9]+)*?)(?:\.(?P<codec>[a-z0-9]+))?$"
@@ -59,6 +62,11 @@ class BackupKey:
     @property
     def is_globals(self) -> bool:
         return self.kind == "sql" and self.database == GLOBALS
+
+
+def is_labelled(name: str) -> bool:
+    """Whether NAME is a labelled series of a database's backups (`app~partial`)."""
+    return LABEL_MARK in name
 
 
 def encode_name(name: str) -> str:

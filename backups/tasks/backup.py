@@ -16,7 +16,7 @@ import structlog
 
 from backups.archive import catalog
 from backups.archive.codecs import suffix
-from backups.archive.layout import database_key
+from backups.archive.layout import LABEL_MARK, database_key
 from backups.archive.manifest import Manifest, TableCount
 from backups.archive.transfer import DumpError, dump_into_stores, write_manifests
 from backups.postgres.clients import ClientTool, find_client
@@ -59,7 +59,7 @@ def series_name(database: str, options: BackupOptions) -> str:
     `<database>~partial` for --table ones, so that retention, freshness and `latest` of the
     database never count them; `<database>~<label>` for a labelled one."""
     label = options.label or (PARTIAL if options.tables else None)
-    return f"{database}~{label}" if label else database
+    return f"{database}{LABEL_MARK}{label}" if label else database
 
 
 def dump_command(
