@@ -24,6 +24,7 @@ import os
 import pwd
 import stat
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ LOGROTATE = "/usr/sbin/logrotate"
 LOGROTATE_STATE_HEADER = "logrotate state -- version 2"
 GZIP_MAGIC = b"\x1f\x8b"
 APP_MODE = 0o640  # the mode the "application" creates its log with, unlike `create`'s 0644
+# The application's lines are dated this long before the day's rotation. An age limit (maxage)
+# then falls between two runs, never within the second between the writes and the runs,
+# where the tools' clocks (whole seconds, read at different moments) would decide it.
+WRITTEN_BEFORE_RUN_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,8 @@ class Tree:
             handle.writelines(f"{name} {number}\n" for number in range(first, first + count))
         if created:
             path.chmod(APP_MODE)
+        written = time.time() - WRITTEN_BEFORE_RUN_S
+        os.utime(path, (written, written))
         self.written[name] = first + count - 1
 
     def remove(self, name: str) -> None:
