@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -78,7 +79,15 @@ def maint(*args: str) -> tuple[int, dict, str]:
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
 
 
-def sources(redis_server: RedisServer, mariadb: MariaDB) -> list[dict]:
+def sources(redis_server: RedisServer, mariadb: MariaDB, in_urls: bool = False) -> list[dict]:
+    """The two sources, their passwords named by password_env or, IN_URLS, written in them."""
+    if in_urls:
+        password = quote(mariadb.password, safe="")
+        mysql_url = f"mysql://{mariadb.user}:{password}@{mariadb.host}:{mariadb.port}"
+        return [
+            {"name": "cache", "redis": redis_server.url_with_password()},
+            {"name": "shop", "mysql": mysql_url, "databases": ["shop"]},
+        ]
     return [
         {"name": "cache", "redis": redis_server.url(), "password_env": REDIS_PASSWORD_ENV},
         {
@@ -90,12 +99,14 @@ def sources(redis_server: RedisServer, mariadb: MariaDB) -> list[dict]:
     ]
 
 
-def inventory(tmp_path: Path, redis_server, mariadb, connection=None, **backup) -> Path:
+def inventory(
+    tmp_path: Path, redis_server, mariadb, connection=None, in_urls=False, **backup
+) -> Path:
     host = {
         **(connection or {"ansible_connection": "local"}),
         "backup": {"store": str(tmp_path / "store"), **backup},
     }
-    host["backup"]["sources"] = sources(redis_server, mariadb)
+    host["backup"]["sources"] = sources(redis_server, mariadb, in_urls)
     return write_inventory(tmp_path / "inv.yaml", {"app1": host})
 
 
@@ -282,9 +293,11 @@ def test_drill_fails_on_a_corrupted_dump(
     assert not [name for name in mariadb.databases() if name.startswith("maint_drill")]
 
 
-def test_passwords_stay_out_of_argv_and_output(redis_server, mariadb, tmp_path):
+@pytest.mark.parametrize("in_urls", [False, True], ids=["password_env", "in-url"])
+def test_passwords_stay_out_of_argv_and_output(redis_server, mariadb, tmp_path, in_urls):
     """While both sources are dumped, no process on this machine has a password in its
-    command line; nor do the report, the logs and the manifests hold one."""
+    command line, whether named by password_env or written in the URL; nor do the report, the
+    logs and the manifests hold one."""
     secrets = [redis_server.password.encode(), mariadb.password.encode()]
     seen: set[str] = set()
     leaks: list[str] = []
@@ -303,7 +316,7 @@ def test_passwords_stay_out_of_argv_and_output(redis_server, mariadb, tmp_path):
                     seen.add("mariadb-dump")
                 leaks.extend(cmdline.decode(errors="replace") for s in secrets if s in cmdline)
 
-    path = inventory(tmp_path, redis_server, mariadb)
+    path = inventory(tmp_path, redis_server, mariadb, in_urls=in_urls)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:

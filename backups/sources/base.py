@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
 
 from backups.archive.manifest import Manifest
 from maintenance.errors import MaintError
 from maintenance.inventory import Host
 from maintenance.runners import Runner
-from maintenance.secrets import mask_text
+from maintenance.secrets import env_secret, mask_text, register_secret
 from maintenance.settings.sources import SourceBase
 
 STDERR_TAIL = 2000  # characters of a tool's stderr kept in reports and drill records
@@ -145,6 +146,19 @@ def place_file(runner: Runner, path: str, into: str) -> None:
     if not result.ok:
         runner.run(["rm", "-f", partial])
         raise MaintError(f"restoring {into} failed: {stderr_tail(result.stderr)}")
+
+
+def password(url: str, password_env: str | None) -> str | None:
+    """A server's password: from the environment variable PASSWORD_ENV names when it names
+    one, else from URL (registered, so text quoting it is masked); None without either. Raise
+    ConfigError when the variable is not set."""
+    if password_env is not None:
+        return env_secret(password_env, "password_env")
+    written = urlsplit(url).password
+    if written is None:
+        return None
+    register_secret(unquote(written))
+    return unquote(written)
 
 
 def stderr_tail(text: str) -> str:

@@ -26,7 +26,6 @@ from backups.archive.manifest import Manifest
 from backups.archive.transfer import DumpError
 from maintenance.errors import MaintError
 from maintenance.runners import Runner
-from maintenance.secrets import env_secret
 from maintenance.settings.sources import MysqlSource as MysqlSettings
 
 from .base import (
@@ -34,6 +33,7 @@ from .base import (
     DumpCommand,
     Source,
     compare_counts,
+    password,
     private_dir,
     run_python,
     stderr_tail,
@@ -117,10 +117,10 @@ class MysqlSource(Source):
 
 def connection(settings: MysqlSettings) -> tuple[list[str], dict[str, str]]:
     """The clients' connection options for SETTINGS' server and their environment (the
-    password, when one is named)."""
+    password, from password_env or the URL, when there is one)."""
     target = urlsplit(settings.mysql)
     options = [f"--host={target.hostname or 'localhost'}", f"--port={target.port or 3306}"]
     if target.username:
         options.append(f"--user={unquote(target.username)}")
-    password = env_secret(settings.password_env, "password_env")
-    return options, ({"MYSQL_PWD": password} if password is not None else {})
+    secret = password(settings.mysql, settings.password_env)
+    return options, ({"MYSQL_PWD": secret} if secret is not None else {})

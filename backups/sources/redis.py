@@ -24,7 +24,6 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from backups.archive.manifest import Manifest
 from maintenance.runners import Runner
-from maintenance.secrets import env_secret
 from maintenance.settings.sources import RedisSource as RedisSettings
 
 from .base import (
@@ -32,6 +31,7 @@ from .base import (
     DumpCommand,
     Source,
     compare_counts,
+    password,
     place_file,
     private_dir,
     run_python,
@@ -54,12 +54,12 @@ class RedisSource(Source):
     @contextmanager
     def dump(self, runner: Runner, unit: str) -> Iterator[DumpCommand]:
         target = urlsplit(self.settings.redis)
-        password = env_secret(self.settings.password_env, "password_env")
+        secret = password(self.settings.redis, self.settings.password_env)
         with private_dir(runner, "maint-redis") as directory:
-            yield self._dump_command(runner, target, password, f"{directory}/counts.json")
+            yield self._dump_command(runner, target, secret, f"{directory}/counts.json")
 
     def _dump_command(
-        self, runner: Runner, target: SplitResult, password: str | None, counts_path: str
+        self, runner: Runner, target: SplitResult, secret: str | None, counts_path: str
     ) -> DumpCommand:
         arguments = [
             "dump", counts_path, target.hostname or "127.0.0.1", str(target.port or 6379),
@@ -68,7 +68,7 @@ class RedisSource(Source):
         ]  # fmt: skip
         dumping = DumpCommand(
             command=["python3", "-I", "-S", "-c", SCRIPT, *arguments],
-            env={"REDISCLI_AUTH": password} if password is not None else {},
+            env={"REDISCLI_AUTH": secret} if secret is not None else {},
         )
 
         def counts() -> dict[str, int]:

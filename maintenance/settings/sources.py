@@ -7,14 +7,14 @@ the path as written (`backup.sources[1].sufix`).
 
 A source's `name` is the second segment of its objects' keys (`<host>/<name>/<stamp>...`), so
 it is unique on a host, never one of its PostgreSQL databases, and safe as a key segment.
-Passwords are named by the environment variable holding them (`password_env`), never written.
+Passwords are named by the environment variable holding them (`password_env`); a redis or
+mysql URL may carry one too (the issue's contract accepts it), masked wherever it is shown.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, ClassVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -122,22 +122,15 @@ class CommandSource(SourceBase):
     )
 
 
-def _no_url_password(value: str) -> str:
-    if urlsplit(value).password is not None:
-        raise ValueError(
-            "the URL carries a password: name its environment variable in `password_env`"
-        )
-    return value
-
-
 class RedisSource(SourceBase):
     """`redis: URL`: an RDB snapshot streamed from the server, keys per logical database."""
 
     kind: ClassVar[str] = "redis"
 
-    redis: Annotated[str, _url("redis", "rediss"), AfterValidator(_no_url_password)] = Field(
+    redis: Annotated[str, _url("redis", "rediss")] = Field(
         description="the server's URL: `redis://` or `rediss://`, host and port (default 6379); "
-        "an ACL user may precede the host",
+        "an ACL user may precede the host, and a password (masked wherever it is shown; "
+        "`password_env` keeps it out of the inventory and wins over it)",
         examples=["redis://127.0.0.1:6379"],
     )
     password_env: EnvName | None = Field(
@@ -151,8 +144,10 @@ class MysqlSource(SourceBase):
 
     kind: ClassVar[str] = "mysql"
 
-    mysql: Annotated[str, _url("mysql", "mariadb"), AfterValidator(_no_url_password)] = Field(
-        description="the server's URL: `mysql://user@host:port` (default port 3306)",
+    mysql: Annotated[str, _url("mysql", "mariadb")] = Field(
+        description="the server's URL: `mysql://user@host:port` (default port 3306); a password "
+        "after the user is accepted (masked wherever it is shown; `password_env` keeps it out "
+        "of the inventory and wins over it)",
         examples=["mysql://backup@127.0.0.1:3306"],
     )
     password_env: EnvName | None = Field(
