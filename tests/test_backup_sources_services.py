@@ -20,10 +20,7 @@ import pytest
 from backups.archive.codecs import compressing_writer, decompressing_reader
 from backups.archive.layout import parse_key
 from backups.archive.manifest import Manifest
-from backups.sources import host_sources
 from backups.stores import open_store
-from maintenance.inventory import load_inventory
-from maintenance.runners import runner_for
 from tests.harness import RedisServer, start_redis
 from tests.harness.mariadb import MariaDB, start_mariadb
 from tests.inventories import fleet_vars, write_inventory
@@ -369,23 +366,28 @@ def test_sources_over_ssh_back_up_drill_and_prune(redis_server, mariadb, ssh_fle
     ]
 
 
-def test_restore_loads_a_backup_into_a_database_and_an_rdb_file(redis_server, mariadb, tmp_path):
-    """A mysql backup restored into another database holds the backed-up rows; a redis backup
-    restored to a path is an RDB that Redis reads with the backed-up keys."""
+def test_restore_db_loads_a_backup_into_a_database_and_an_rdb_file(redis_server, mariadb, tmp_path):
+    """restore.db of a mysql backup fills the database --database names, one that has tables
+    only with --force; of a redis backup, it writes an RDB that Redis reads with the keys."""
     redis_server.client().flushall()
     redis_server.client(3).set("kept", "yes")
     path = inventory(tmp_path, redis_server, mariadb)
     code, report, stderr = maint("backup.db", "-i", str(path))
     assert code == 0, stderr
-    units = by_unit(report)
-    [host] = list(load_inventory(path))
-    runner = runner_for(host)
-    kinds = {unit: source for source in host_sources(host) for unit in source.units()}
-    for unit, into in (("shop.shop", "shop_restored"), ("cache", str(tmp_path / "restored.rdb"))):
-        dump, _ = stored(tmp_path / "store", units[unit]["key"])
-        (tmp_path / "fetched").write_bytes(dump)
-        kinds[unit].restore(runner, unit, str(tmp_path / "fetched"), into)
-    restored = {t: mariadb.count("shop_restored", t) for t in units["shop.shop"]["counts"]}
-    assert restored == units["shop.shop"]["counts"]
-    mariadb.sql("DROP DATABASE shop_restored")
-    assert rdb_keys((tmp_path / "restored.rdb").read_bytes(), tmp_path) == 1
+    counts = by_unit(report)["shop.shop"]["counts"]
+    restore = ("restore.db", "-i", str(path), "--target", "app1", "--yes")
+    shop = ("--backup", "app1/shop.shop/latest", "--database", "shop_restored")
+    try:
+        code, _, stderr = maint(*restore, *shop)
+        assert code == 0, stderr
+        assert {table: mariadb.count("shop_restored", table) for table in counts} == counts
+        code, _, stderr = maint(*restore, *shop)
+        assert code == 1 and "refusing to overwrite it without --force" in stderr
+        code, _, stderr = maint(*restore, *shop, "--force")
+        assert code == 0, stderr
+    finally:
+        mariadb.sql("DROP DATABASE IF EXISTS shop_restored")
+    rdb = tmp_path / "restored.rdb"
+    code, _, stderr = maint(*restore, "--backup", "app1/cache/latest", "--database", str(rdb))
+    assert code == 0, stderr
+    assert rdb_keys(rdb.read_bytes(), tmp_path) == 1

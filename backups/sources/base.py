@@ -97,6 +97,11 @@ class Source(ABC):
         """Restore the dump at PATH (on RUNNER's host) into INTO (a file, a database: what the
         kind restores into). Raise MaintError when it fails."""
 
+    def occupied(self, runner: Runner, into: str) -> bool:
+        """Whether INTO on RUNNER's host holds something a restore would overwrite (restore.db
+        then wants --force). Here: a file exists at INTO, for the kinds restoring into one."""
+        return runner.run(["test", "-e", into]).ok
+
 
 def compare_counts(
     expected: Mapping[str, int], found: Mapping[str, int]

@@ -65,6 +65,10 @@ class CommandSource(Source):
                     drilled.reasons += [cleaned] if cleaned else []
         return drilled
 
+    def occupied(self, runner: Runner, into: str) -> bool:
+        """What restore_command overwrites is its own affair."""
+        return False
+
     def restore(self, runner: Runner, unit: str, path: str, into: str) -> None:
         if self.settings.restore_command is None:
             raise MaintError(f"source {self.name!r} has no restore_command")

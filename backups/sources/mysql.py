@@ -84,7 +84,7 @@ class MysqlSource(Source):
 
     def drill(self, runner: Runner, unit: str, path: str, manifest: Manifest) -> Drilled:
         scratch = scratch_name(unit, datetime.now(UTC))
-        client, env = connection(self._drill_settings(runner))
+        client, env = connection(self._server_on(runner))
         started = time.monotonic()
         found = run_python(
             runner, SCRIPT, ["drill", path, scratch, *client], "mysql drill", env=env
@@ -96,19 +96,25 @@ class MysqlSource(Source):
         drilled.counts, drilled.reasons = compare_counts(manifest.counts, found["counts"])
         return drilled
 
+    def occupied(self, runner: Runner, into: str) -> bool:
+        """Whether the database INTO has tables, on the server RUNNER's host uses."""
+        client, env = connection(self._server_on(runner))
+        found = run_python(runner, SCRIPT, ["tables", into, *client], "mysql tables", env=env)
+        return bool(found["tables"])
+
     def restore(self, runner: Runner, unit: str, path: str, into: str) -> None:
-        """Load the dump at PATH into the database INTO on this source's server (made when
-        missing); the dump drops and recreates each of its tables."""
-        client, env = connection(self.settings)
+        """Load the dump at PATH into the database INTO (made when missing) on the server
+        RUNNER's host uses; the dump drops and recreates each of its tables."""
+        client, env = connection(self._server_on(runner))
         found = run_python(
             runner, SCRIPT, ["restore", path, into, *client], "mysql restore", env=env
         )
         if found["error"]:
             raise MaintError(f"restoring {into} failed: {stderr_tail(found['error'])}")
 
-    def _drill_settings(self, runner: Runner) -> MysqlSettings:
-        """The server a drill on RUNNER's host uses: its own source of this name when it is
-        another host (restore_target) that has one, else this source's."""
+    def _server_on(self, runner: Runner) -> MysqlSettings:
+        """The server drills and restores on RUNNER's host use: that host's own source of
+        this name when it has one (a restore_target, --target), else this source's."""
         for settings in runner.host.settings.backup.sources:
             if isinstance(settings, MysqlSettings) and settings.name == self.name:
                 return settings

@@ -13,7 +13,8 @@ it with the mariadb (or mysql) client, counts every table's rows and drops SCRAT
 happened. Prints {"counts", "error"}.
 
 `restore PATH DATABASE CLIENT_ARGS...`: loads the dump at PATH into DATABASE (made when
-missing). Prints {"error"}. `versions CLIENT_ARGS...`: prints {"server", "tool"}.
+missing). Prints {"error"}. `tables DATABASE CLIENT_ARGS...`: prints {"tables"}, DATABASE's
+base tables. `versions CLIENT_ARGS...`: prints {"server", "tool"}.
 
 CLIENT_ARGS are the connection options (--host, --port, --user), the same for every client.
 """
@@ -168,14 +169,21 @@ def quoted(name):
     return "`" + name.replace("`", "``") + "`"
 
 
-def table_counts(client_args, database):
-    tables = sql(
+def tables(client_args, database):
+    """The base tables of DATABASE (none when it does not exist)."""
+    # The name as a hex literal: nothing to escape, whatever the server's sql_mode.
+    name = "CONVERT(X'" + database.encode("utf-8").hex() + "' USING utf8mb4)"
+    found = sql(
         client_args,
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-        " AND table_type = 'BASE TABLE' ORDER BY table_name",
-        database,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = "  # noqa: S608
+        + name
+        + " AND table_type = 'BASE TABLE' ORDER BY table_name",
     )
-    names = [row[0] for row in tables]
+    return [row[0] for row in found]
+
+
+def table_counts(client_args, database):
+    names = tables(client_args, database)
     if not names:
         return {}
     # One statement, one round trip, rows in the order of NAMES; names are quoted identifiers.
@@ -247,6 +255,8 @@ def main(argv):
         print(json.dumps(drill(args[0], args[1], args[2:])))
     elif mode == "restore":
         print(json.dumps(restore(args[0], args[1], args[2:])))
+    elif mode == "tables":
+        print(json.dumps({"tables": tables(args[1:], args[0])}))
     else:
         print(json.dumps(versions(args)))
 

@@ -9,7 +9,6 @@ are PostgreSQL's.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 
 import structlog
@@ -56,7 +55,7 @@ def restore_source(
 ) -> Result:
     """Restore the CHOSEN backup of SOURCE into INTO on TARGET; CONFIRM asks the user."""
     key, store, resolved = chosen
-    occupied = source.kind in FILE_KINDS and runner.run(f"test -e {shlex.quote(into)}").ok
+    occupied = source.occupied(runner, into)
     if occupied and not force:
         raise MaintError(
             f"{into} exists on {target.name}; refusing to overwrite it without --force"
