@@ -121,11 +121,14 @@ class Writer:
 
     def __init__(self, write: Callable[[int], None]) -> None:
         self.write, self.done, self.count = write, threading.Event(), 0
+        self.slowest_s = 0.0  # the longest a write took: how long writers were held up
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self.done.is_set():
+            started = time.monotonic()
             self.write(self.count)
+            self.slowest_s = max(self.slowest_s, time.monotonic() - started)
             self.count += 1
 
     def __enter__(self) -> Writer:
@@ -197,6 +200,7 @@ def test_redis_backup_counts_the_snapshot_while_a_writer_works(
     counts = backup["counts"]
     assert counts["db0"] == counts["db1"] and 0 < counts["db0"] <= writer.count
     assert counts["db2"] == 50
+    assert writer.slowest_s < 1.0  # writes were paused for the fork only, not the transfer
     rdb, manifest = stored(tmp_path / "store", backup["key"])
     assert manifest.source == {"kind": "redis", "name": "cache"} and manifest.counts == counts
     assert rdb_keys(rdb, tmp_path) == sum(counts.values())
