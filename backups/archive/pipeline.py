@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
-from backups.archive.codecs import compressing_writer
+from backups.archive.codecs import compressing_writer, zstd_decompressing_writer
 from backups.archive.toc import OffsetObserver
 from maintenance.streams import Writer
 from maintenance.units import format_size
@@ -76,9 +77,13 @@ class BackupStream:
         self._progress = progress
 
     def write(self, data: bytes) -> int:
+        self._see_raw(data)
+        self._compressor.write(data)
+        return len(data)
+
+    def _see_raw(self, data: bytes) -> int:
         self.raw_size += len(data)
         self.archive.feed(data)
-        self._compressor.write(data)
         self._progress.advance(len(data))
         return len(data)
 
@@ -86,3 +91,28 @@ class BackupStream:
         """Flush the compressor's tail into the store; the digest is final afterwards."""
         self._compressor.close()
         self._progress.finish()
+
+
+class _RawSide:
+    """The writer a decompressor hands the raw bytes to."""
+
+    def __init__(self, see: Callable[[bytes], int]) -> None:
+        self.write = see
+
+
+class HostCompressedStream(BackupStream):
+    """The writer for a dump the host already compressed with zstd: the bytes are stored as
+    they come, and decompressed here only to count them and follow the archive's offsets."""
+
+    def __init__(self, sink: Writer, progress: Progress) -> None:
+        super().__init__("none", sink, progress)  # stored unchanged, hashed and counted
+        self._plain = zstd_decompressing_writer(_RawSide(self._see_raw))
+
+    def write(self, data: bytes) -> int:
+        self._compressor.write(data)
+        self._plain.write(data)
+        return len(data)
+
+    def finish(self) -> None:
+        self._plain.close()
+        super().finish()

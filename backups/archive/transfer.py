@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from backups.archive.host_compression import compresses_on_host, piped_into_zstd
 from backups.archive.layout import BackupKey
 from backups.archive.manifest import Manifest
-from backups.archive.pipeline import BackupStream, Progress
+from backups.archive.pipeline import BackupStream, HostCompressedStream, Progress
 from backups.stores import ObjectExists, Store
 from backups.stores.fanout import Copy, FanOut
 from maintenance.errors import MaintError
-from maintenance.runners import Runner
+from maintenance.runners import Runner, shell_command
 from maintenance.secrets import mask_text
 
 
@@ -63,16 +64,19 @@ def dump_into_stores(
     level: int | None = None,
 ) -> tuple[BackupStream, list[Copy]]:
     """Stream COMMAND's stdout once through CODEC (at LEVEL) into KEY in each of STORES (see
-    stream_into_stores). Raise DumpError if the tool failed."""
+    stream_into_stores), compressed on the host when it can (host_compression). Raise
+    DumpError if the tool failed."""
     tool = command[0].rsplit("/", 1)[-1]
+    on_host = compresses_on_host(runner, codec)
+    run = piped_into_zstd(shell_command(command), level) if on_host else command
 
     def produce(stream: BackupStream) -> None:
-        result = runner.stream(command, stdout=stream, env=env)
+        result = runner.stream(run, stdout=stream, env=env)
         if result.exit_code != 0:
             detail = mask_text(result.stderr.strip()) or "no message"
             raise DumpError(f"{tool} exited with status {result.exit_code}: {detail}")
 
-    return stream_into_stores(stores, key, codec, level, produce, tool)
+    return stream_into_stores(stores, key, codec, level, produce, tool, on_host)
 
 
 def stream_into_stores(
@@ -82,14 +86,20 @@ def stream_into_stores(
     level: int | None,
     produce: Callable[[BackupStream], object],
     tool: str,
+    compressed: bool = False,
 ) -> tuple[BackupStream, list[Copy]]:
     """Have PRODUCE write a dump once into KEY in each of STORES through CODEC: the objects
     are committed only when PRODUCE returns and wrote something; when it raises (a DumpError
-    for a failed tool), every upload is aborted and nothing stays. TOOL names the producer."""
+    for a failed tool), every upload is aborted and nothing stays. TOOL names the producer;
+    COMPRESSED says PRODUCE writes bytes the host already compressed with zstd."""
     try:
         with FanOut(stores, key.key, exclusive=True) as fanout:
             progress = Progress(f"{key.host}/{key.database}")
-            stream = BackupStream(codec, fanout, progress, level)
+            stream = (
+                HostCompressedStream(fanout, progress)
+                if compressed
+                else BackupStream(codec, fanout, progress, level)
+            )
             produce(stream)
             if stream.raw_size == 0:
                 raise DumpError(f"{tool} produced no output")
