@@ -1,7 +1,7 @@
 """Command line: bring the test services up for demos and benchmarks, then down again.
 
     python -m tests.harness up --postgres maint_demo --ssh 10 --s3 --gcs --state s.json
-    python -m tests.harness up --rabbitmq --redis --state s.json --detach
+    python -m tests.harness up --rabbitmq --redis --mariadb --state s.json --detach
     python -m tests.harness down --state s.json
 
 ``up`` writes the JSON state once everything is ready and keeps running until SIGTERM or
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .mariadb import start_mariadb
 from .objectstores import start_gcs_emulator, start_moto
 from .postgres import drop_cluster, start_cluster
 from .rabbitmq import start_rabbitmq
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rabbitmq", action="store_true", help="start a RabbitMQ node with its management API"
     )
     up.add_argument("--redis", action="store_true", help="start a Redis server")
+    up.add_argument("--mariadb", action="store_true", help="start a MariaDB server")
     up.add_argument("--detach", action="store_true", help="return once services are ready")
     up.add_argument("--state", type=Path, required=True)
     down = commands.add_parser("down", help="stop what 'up' started")
@@ -120,6 +122,15 @@ def _up(args: argparse.Namespace) -> int:
                 "password": cache.password,
                 "pid": cache.process.pid,
                 "workdir": str(cache.workdir),
+            }
+        if args.mariadb:
+            mariadb = start_mariadb()
+            cleanups.append(mariadb.stop)
+            state["mariadb"] = {
+                "url": mariadb.url(),
+                "password": mariadb.password,
+                "pid": mariadb.process.pid,
+                "workdir": str(mariadb.workdir),
             }
         _write_json(state_path, state)
         cleanups.append(lambda: state_path.unlink(missing_ok=True))
@@ -199,11 +210,12 @@ def _cleanup_from_state(state: dict[str, Any]) -> None:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             if b"rabbitmq" in cmdline or b"epmd" in cmdline:
                 os.killpg(pid, signal.SIGKILL)
-    if "redis" in state:
-        with contextlib.suppress(OSError):
-            if b"redis-server" in Path(f"/proc/{state['redis']['pid']}/cmdline").read_bytes():
-                os.kill(state["redis"]["pid"], signal.SIGTERM)
-    for key in ("rabbitmq", "redis"):
+    for key, mark in (("redis", b"redis-server"), ("mariadb", b"mariadbd")):
+        if key in state:
+            with contextlib.suppress(OSError):
+                if mark in Path(f"/proc/{state[key]['pid']}/cmdline").read_bytes():
+                    os.kill(state[key]["pid"], signal.SIGTERM)
+    for key in ("rabbitmq", "redis", "mariadb"):
         if key in state:
             shutil.rmtree(state[key]["workdir"], ignore_errors=True)
     for key in ("s3", "gcs"):

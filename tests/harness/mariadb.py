@@ -99,13 +99,11 @@ def start_mariadb(*, timeout: float = 60.0) -> MariaDB:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="maint-mariadb-"))
     datadir = workdir / "data"
-    subprocess.run(
-        [INSTALL_DB, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db"],
-        cwd=workdir,
-        capture_output=True,
-        check=True,
-        timeout=timeout,
-    )
+    try:
+        _install(datadir, timeout)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     port = free_port()
     log = workdir / "mariadbd.log"
     process = subprocess.Popen(
@@ -140,6 +138,30 @@ def start_mariadb(*, timeout: float = 60.0) -> MariaDB:
     )
     server.startup_s = time.monotonic() - started
     return server
+
+
+def _install(datadir: Path, timeout: float) -> None:
+    """mariadb-install-db into DATADIR; once more into a fresh one if it fails (it did once
+    here in many runs, on a loaded machine, leaving a half-made directory). Raise
+    RuntimeError with its output when the second attempt fails too."""
+    command = [INSTALL_DB, "--no-defaults", f"--datadir={datadir}", "--user=root", "--skip-test-db"]
+    for attempt in (1, 2):
+        done = subprocess.run(
+            command,
+            cwd=datadir.parent,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode == 0:
+            return
+        shutil.rmtree(datadir, ignore_errors=True)
+        if attempt == 2:
+            raise RuntimeError(
+                f"mariadb-install-db exited {done.returncode}:\n{done.stdout[-2000:]}"
+                f"{done.stderr[-2000:]}"
+            )
 
 
 def _root_sql(server: MariaDB, statement: str) -> subprocess.CompletedProcess:
