@@ -64,6 +64,18 @@ CASES = [
          "backup.sources[0].password_env: expected the name of an environment variable", BACKUP),
     Case("mysql-no-databases", sources({"name": "shop", "mysql": "mysql://backup@127.0.0.1"}),
          "backup.sources[0].databases: required key is missing", BACKUP),
+    Case("mysql-database-name",
+         sources({"name": "shop", "mysql": "mysql://backup@h", "databases": ["shop db"]}),
+         "backup.sources[0].databases: 'shop db' cannot name a backup (shop.shop db)", BACKUP),
+    Case("mysql-database-twice",
+         sources({"name": "shop", "mysql": "mysql://backup@h", "databases": ["a", "b", "a"]}),
+         "backup.sources[0].databases: listed twice: a", BACKUP),
+    Case("mysql-database-absurd",
+         sources({"name": "shop", "mysql": "mysql://backup@h", "databases": ["d" * 100]}),
+         "backup.sources[0].databases: 'ddd", BACKUP),
+    Case("mysql-databases-type",
+         sources({"name": "shop", "mysql": "mysql://backup@h", "databases": "shop"}),
+         "backup.sources[0].databases: expected a list", BACKUP),
 ]  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -155,9 +156,26 @@ class MysqlSource(SourceBase):
     )
     databases: list[Text] = Field(
         min_length=1,
-        description="the databases to dump, each its own backup",
+        description="the databases to dump, each its own backup `<name>.<database>` (so "
+        "letters, digits, '.', '_' or '-', each once, at most 100 characters with the name)",
         examples=[["shop"]],
     )
+
+    @field_validator("databases")
+    @classmethod
+    def _units(cls, databases: list[str], info: ValidationInfo) -> list[str]:
+        """Each database names a backup, `<name>.<database>`: a key segment like a name."""
+        name = info.data.get("name", "")
+        for database in databases:
+            if not _NAME.fullmatch(f"{name}.{database}") or "/" in database:
+                raise ValueError(
+                    f"{database!r} cannot name a backup ({name}.{database}): expected "
+                    "letters, digits, '.', '_' or '-', at most 100 characters with the name"
+                )
+        twice = sorted({database for database in databases if databases.count(database) > 1})
+        if twice:
+            raise ValueError(f"listed twice: {', '.join(twice)}")
+        return databases
 
 
 MODELS: dict[str, type[SourceBase]] = {
