@@ -300,22 +300,37 @@ def test_passwords_stay_out_of_argv_and_output(redis_server, mariadb, tmp_path, 
     command line, whether named by password_env or written in the URL; nor do the report, the
     logs and the manifests hold one."""
     secrets = [redis_server.password.encode(), mariadb.password.encode()]
-    seen: set[str] = set()
+    programs: set[str] = set()  # what ran while the backup did
     leaks: list[str] = []
     done = threading.Event()
+    # A write lock on a table holds mariadb-dump until the watcher has seen it run.
+    locker = subprocess.Popen(
+        ["mariadb", "--no-defaults", f"--host={mariadb.host}", f"--port={mariadb.port}",
+         f"--user={mariadb.user}", "shop"],
+        stdin=subprocess.PIPE, env={**os.environ, "MYSQL_PWD": mariadb.password}, text=True,
+    )  # fmt: skip
+    assert locker.stdin is not None
+    locker.stdin.write("LOCK TABLES orders WRITE; SELECT 1;\n")
+    locker.stdin.flush()
 
     def watch() -> None:
+        deadline = time.monotonic() + 30
         while not done.is_set():
             for pid in os.listdir("/proc"):
                 try:
-                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 except OSError:
                     continue
-                if b"mariadb-dump" in cmdline or b"PSYNC" in cmdline or b"redis_script" in cmdline:
-                    seen.add(cmdline.split(b"\0")[0].decode())
-                if b"mariadb-dump" in cmdline:
-                    seen.add("mariadb-dump")
-                leaks.extend(cmdline.decode(errors="replace") for s in secrets if s in cmdline)
+                programs.add(os.path.basename(argv[0]).decode(errors="replace"))
+                leaks.extend(repr(argv)[:200] for s in secrets for arg in argv if s in arg)
+            if "mariadb-dump" in programs or time.monotonic() > deadline:
+                release()
+            done.wait(0.005)  # leave the CPU to the backup between sweeps
+
+    def release() -> None:
+        if locker.poll() is None and locker.stdin and not locker.stdin.closed:
+            locker.stdin.write("UNLOCK TABLES;\n")
+            locker.stdin.close()
 
     path = inventory(tmp_path, redis_server, mariadb, in_urls=in_urls)
     watcher = threading.Thread(target=watch, daemon=True)
@@ -325,8 +340,10 @@ def test_passwords_stay_out_of_argv_and_output(redis_server, mariadb, tmp_path, 
     finally:
         done.set()
         watcher.join()
+        release()
+        locker.wait(timeout=10)
     assert done_run.returncode == 0, done_run.stderr
-    assert "mariadb-dump" in seen and "python3" in seen  # the watcher saw the dumps run
+    assert {"mariadb-dump", "python3"} <= programs  # the watcher saw the dumps run
     assert leaks == []
     written = [done_run.stdout, done_run.stderr]
     written += [p.read_text() for p in (tmp_path / "store").rglob("*.manifest.json")]
