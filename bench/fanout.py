@@ -11,7 +11,14 @@ alternating over several rounds (medians), each as a whole process with cold con
 
 and the product's peak memory (max RSS of the `maint` process, from wait4).
 
-    python bench/fanout.py [--hosts 20] [--rounds 5]
+    python bench/fanout.py [--hosts 20] [--rounds 5] [--same-kex] [--max-ratio R]
+
+Up to 253 hosts (127.0.0.2 to .254, one sshd per 16 addresses, as tests.harness starts them;
+`--hosts 200` is the fleet of issue 18). OpenSSH's client negotiates its own default key
+exchange (sntrup761x25519, about twice curve25519's CPU) and cipher; --same-kex makes the
+parallel ssh baseline offer only what the product's paramiko agrees on with this sshd, so the
+two pay the same handshake. --max-ratio makes the run exit 1 when product / parallel ssh
+exceeds R: a regression threshold for CI or a release check.
 
 Ansible is a comparison only, not a dependency: install it with `pip install ansible`
 (or run with --no-ansible). Targets: product <= 1.5x parallel ssh and <= 0.25x Ansible.
@@ -23,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -44,6 +52,10 @@ DF_COMMAND = "df -P -k /"
 WIDTHS = (9, 7, 7, 11, 6, 9)  # table columns after the name
 TARGET_VS_SSH = 1.5
 TARGET_VS_ANSIBLE = 0.25
+# What paramiko (the product) and this sshd agree on: paramiko's first choice, mlkem768x25519,
+# is newer than OpenSSH 9.2; the product asks for AES-GCM first (maintenance/runners/ssh.py).
+PRODUCT_KEX = ("-o", "KexAlgorithms=curve25519-sha256@libssh.org,curve25519-sha256")
+PRODUCT_CIPHER = ("-o", "Ciphers=aes128-gcm@openssh.com")
 ANSIBLE_MISSING = (
     "ansible is not installed in this Python environment; it is only needed by this "
     "benchmark, not by the product: run `pip install ansible` (or pass --no-ansible)"
@@ -143,13 +155,16 @@ def product(fleet: SshFleet, workdir: Path, forks: int) -> Contender:
     return Contender("maint health.check", lambda _: timed(argv, workdir), verify, len(fleet.hosts))
 
 
-def parallel_ssh(fleet: SshFleet, workdir: Path) -> Contender:
+def parallel_ssh(fleet: SshFleet, workdir: Path, same_kex: bool) -> Contender:
     outputs = workdir / "ssh-out"
     outputs.mkdir()
     lines = ["pids="]
     for index, host in enumerate(fleet.hosts):
         target = shlex.quote(str(outputs / f"{index}.out"))
-        lines.append(f"{shlex.join(fleet.ssh_argv(host, DF_COMMAND))} >{target} 2>&1 &")
+        argv = fleet.ssh_argv(host, DF_COMMAND)
+        if same_kex:
+            argv[1:1] = [*PRODUCT_KEX, *PRODUCT_CIPHER]
+        lines.append(f"{shlex.join(argv)} >{target} 2>&1 &")
         lines.append('pids="$pids $!"')
     lines += ["status=0", 'for pid in $pids; do wait "$pid" || status=1; done', 'exit "$status"']
     script = workdir / "parallel-ssh.sh"
@@ -166,7 +181,8 @@ def parallel_ssh(fleet: SshFleet, workdir: Path) -> Contender:
             failures = [p.read_text()[:200] for p in outputs.iterdir() if p not in done]
             raise RuntimeError(f"parallel ssh: {len(done)} hosts answered; {failures}")
 
-    return Contender("parallel ssh (shell)", run, verify, len(fleet.hosts))
+    name = "parallel ssh, same kex" if same_kex else "parallel ssh (shell)"
+    return Contender(name, run, verify, len(fleet.hosts))
 
 
 def ansible(fleet: SshFleet, workdir: Path, forks: int) -> Contender | None:
@@ -271,8 +287,19 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     parser.add_argument("--no-ansible", action="store_true", help="skip the Ansible comparison")
+    parser.add_argument(
+        "--same-kex",
+        action="store_true",
+        help="parallel ssh negotiates the product's key exchange and cipher, not OpenSSH's",
+    )
+    parser.add_argument(
+        "--max-ratio",
+        type=float,
+        help="exit 1 when product / parallel ssh exceeds this (a regression threshold)",
+    )
     args = parser.parse_args()
     forks = args.hosts
+    _raise_open_files(args.hosts)
 
     if not args.no_ansible and venv_command("ansible") is None:
         sys.exit(ANSIBLE_MISSING)
@@ -282,7 +309,7 @@ def main() -> int:
     fleet = start_fleet(args.hosts, workdir / "ssh", user="fleet")
     try:
         the_product = product(fleet, workdir, forks)
-        baseline = parallel_ssh(fleet, workdir)
+        baseline = parallel_ssh(fleet, workdir, args.same_kex)
         contenders = [the_product, baseline]
         the_ansible = None if args.no_ansible else ansible(fleet, workdir, forks)
         if the_ansible is not None:
@@ -292,8 +319,25 @@ def main() -> int:
     finally:
         fleet.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(report(args, contenders, the_product, baseline, the_ansible, load_before)))
+    figures = report(args, contenders, the_product, baseline, the_ansible, load_before)
+    print(json.dumps(figures))
+    if args.max_ratio is not None and figures["ratio"] > args.max_ratio:
+        print(
+            f"regression: product / parallel ssh = {figures['ratio']} exceeds "
+            f"--max-ratio {args.max_ratio}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _raise_open_files(hosts: int) -> None:
+    """Lift the soft limit of open files to the hard one when HOSTS connections (a socket
+    each, and pipes for the ssh baseline's children) could come near a 1024 default."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 8 * hosts + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def report(
@@ -337,7 +381,7 @@ def report(
         "hosts": args.hosts,
         "rounds": args.rounds,
         "product_s": round(product_s, 3),
-        "baseline": "parallel ssh",
+        "baseline": baseline.name,
         "baseline_s": round(baseline_s, 3),
         "ratio": round(ratio, 3),
     }
