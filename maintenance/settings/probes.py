@@ -20,23 +20,19 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .certs import split_endpoint
-from .problems import Loc, known_keys, moved
+from .kinds import Kinded, KindedList
 from .thresholds import Worse, misordered, refuse_misordered
 from .types import Count, Number, Percent, Positive, Section, Text, Timeout
 
-KINDS = ("http", "tcp", "rabbitmq", "redis", "sql", "command")
 DEFAULT_TIMEOUT_S = 10.0
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -87,19 +83,8 @@ StatusCode = Annotated[int, Field(ge=100, le=599)]
 _STATUS_SCHEMA = {"type": "integer", "minimum": 100, "maximum": 599}
 
 
-def _kind_in_schema(schema: dict[str, Any], model: type) -> None:
-    """`x-kind`: docs/settings.md titles each kind's table with it."""
-    kind = getattr(model, "kind", None)
-    if kind:
-        schema["x-kind"] = kind
-
-
-class ProbeBase(Section):
+class ProbeBase(Kinded):
     """Keys every probe has."""
-
-    model_config = ConfigDict(**Section.model_config, json_schema_extra=_kind_in_schema)
-
-    kind: ClassVar[str]
 
     name: Text = Field(
         description="the check's name in health.check (unique on a host)", examples=["api"]
@@ -392,22 +377,13 @@ class RedisProbe(ProbeBase):
         return self
 
 
-MODELS: dict[str, type[ProbeBase]] = {
-    model.kind: model
-    for model in (HttpProbe, TcpProbe, RabbitmqProbe, RedisProbe, SqlProbe, CommandProbe)
-}
-_KINDS_SAID = ", ".join(f"'{kind}'" for kind in KINDS[:-1]) + f" or '{KINDS[-1]}'"
-
-
-def _kind_of(value: Any) -> str | None:
-    """The kind a probe as written names, or None when it names none or several."""
-    if isinstance(value, ProbeBase):
-        return value.kind
-    if isinstance(value, dict):
-        named = [kind for kind in KINDS if kind in value]
-        return named[0] if len(named) == 1 else None
-    return None
-
+PROBES = KindedList(
+    "probe",
+    (HttpProbe, TcpProbe, RabbitmqProbe, RedisProbe, SqlProbe, CommandProbe),
+    action="probed",
+    name_is="its check's name",
+    value_unions=("headers",),
+)
 
 Probe = Annotated[
     Annotated[HttpProbe, Tag("http")]
@@ -416,7 +392,7 @@ Probe = Annotated[
     | Annotated[RedisProbe, Tag("redis")]
     | Annotated[SqlProbe, Tag("sql")]
     | Annotated[CommandProbe, Tag("command")],
-    Discriminator(_kind_of, custom_error_type="probe_kind", custom_error_message="no kind"),
+    PROBES.discriminator(),
 ]
 
 
@@ -425,48 +401,4 @@ def checked_probes(value: Any, handler: Any) -> list[ProbeBase]:
 
     For a field validator in wrap mode: HANDLER validates the list.
     """
-    try:
-        probes: list[ProbeBase] = handler(value)
-    except ValidationError as exc:
-        raise ValidationError.from_exception_data(
-            exc.title, [_as_written(error) for error in exc.errors()]
-        ) from None
-    seen: dict[str, int] = {}
-    for index, probe in enumerate(probes):
-        if probe.name in seen:
-            raise ValueError(
-                f"probes [{seen[probe.name]}] and [{index}] are both named {probe.name!r}: "
-                "a probe's name is its check's name, unique on a host"
-            )
-        seen[probe.name] = index
-    return probes
-
-
-def _as_written(error: Any) -> InitErrorDetails:
-    """ERROR without the union's kind step in its location (`[0].http.timeout` is written
-    `[0].timeout`), an unknown key said with that kind's keys, a missing kind in words."""
-    loc: Loc = tuple(error["loc"])
-    if error["type"] == "probe_kind":
-        words = PydanticCustomError("probe_kind", "{words}", {"words": _kind_words(error["input"])})
-        return {"type": words, "loc": loc, "input": error["input"]}
-    if len(loc) >= 2 and loc[1] in MODELS:
-        index, kind, *rest = loc
-        if rest[:1] == ["headers"] and len(rest) >= 3:  # a header value's own union step
-            del rest[2]
-        return moved(error, (index, *rest), known_keys(MODELS[str(kind)], tuple(rest[:-1])))
-    return moved(error, loc)
-
-
-def _kind_words(value: Any) -> str:
-    if not isinstance(value, dict):
-        return f"expected a mapping naming its target with one of {_KINDS_SAID}, got {value!r}"
-    named = [kind for kind in KINDS if kind in value]
-    if not named:
-        return (
-            f"no probe kind: expected one of the keys {_KINDS_SAID}, naming what is probed "
-            f"(got {', '.join(map(repr, value)) or 'no keys'})"
-        )
-    return (
-        f"two probe kinds in one probe ({' and '.join(map(repr, named))}): a probe has "
-        f"exactly one of {_KINDS_SAID}"
-    )
+    return PROBES.checked(value, handler)

@@ -16,23 +16,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import (
-    AfterValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import AfterValidator, Field, Tag, ValidationInfo, field_validator
 
-from .probes import EnvName, _kind_in_schema, _url
-from .problems import Loc, closest, known_keys, moved
-from .types import Section, Text
+from .kinds import Kinded, KindedList
+from .probes import EnvName, _url
+from .types import Text
 
-KINDS = ("sqlite", "command", "redis", "mysql")
 # A key segment on every store and a file name on every host: letters, digits, '.', '_', '-',
 # starting with a letter or digit ('_globals' and '.'/'..' stay out of reach), at most 100.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -53,12 +42,8 @@ def _source_name(value: str) -> str:
 SourceName = Annotated[str, AfterValidator(_source_name)]
 
 
-class SourceBase(Section):
+class SourceBase(Kinded):
     """Keys every source has."""
-
-    model_config = ConfigDict(**Section.model_config, json_schema_extra=_kind_in_schema)
-
-    kind: ClassVar[str]
 
     name: SourceName = Field(
         description="names the source's backups (`<host>/<name>/...`), --source and checks; "
@@ -178,28 +163,20 @@ class MysqlSource(SourceBase):
         return databases
 
 
-MODELS: dict[str, type[SourceBase]] = {
-    model.kind: model for model in (SqliteSource, CommandSource, RedisSource, MysqlSource)
-}
-_KINDS_SAID = ", ".join(f"'{kind}'" for kind in KINDS[:-1]) + f" or '{KINDS[-1]}'"
-
-
-def _kind_of(value: Any) -> str | None:
-    """The kind a source as written names, or None when it names none or several."""
-    if isinstance(value, SourceBase):
-        return value.kind
-    if isinstance(value, dict):
-        named = [kind for kind in KINDS if kind in value]
-        return named[0] if len(named) == 1 else None
-    return None
-
+SOURCES = KindedList(
+    "source",
+    (SqliteSource, CommandSource, RedisSource, MysqlSource),
+    action="backed up",
+    name_is="its backups' name",
+    suggest=True,
+)
 
 Source = Annotated[
     Annotated[SqliteSource, Tag("sqlite")]
     | Annotated[CommandSource, Tag("command")]
     | Annotated[RedisSource, Tag("redis")]
     | Annotated[MysqlSource, Tag("mysql")],
-    Discriminator(_kind_of, custom_error_type="source_kind", custom_error_message="no kind"),
+    SOURCES.discriminator(),
 ]
 
 
@@ -208,50 +185,4 @@ def checked_sources(value: Any, handler: Any) -> list[SourceBase]:
 
     For a field validator in wrap mode: HANDLER validates the list.
     """
-    try:
-        sources: list[SourceBase] = handler(value)
-    except ValidationError as exc:
-        raise ValidationError.from_exception_data(
-            exc.title, [_as_written(error) for error in exc.errors()]
-        ) from None
-    seen: dict[str, int] = {}
-    for index, source in enumerate(sources):
-        if source.name in seen:
-            raise ValueError(
-                f"sources [{seen[source.name]}] and [{index}] are both named {source.name!r}: "
-                "a source's name is its backups' name, unique on a host"
-            )
-        seen[source.name] = index
-    return sources
-
-
-def _as_written(error: Any) -> InitErrorDetails:
-    """ERROR without the union's kind step in its location, an unknown key said with that
-    kind's keys, a missing kind in words."""
-    loc: Loc = tuple(error["loc"])
-    if error["type"] == "source_kind":
-        words = PydanticCustomError(
-            "source_kind", "{words}", {"words": _kind_words(error["input"])}
-        )
-        return {"type": words, "loc": loc, "input": error["input"]}
-    if len(loc) >= 2 and loc[1] in MODELS:
-        index, kind, *rest = loc
-        return moved(error, (index, *rest), known_keys(MODELS[str(kind)], tuple(rest[:-1])))
-    return moved(error, loc)
-
-
-def _kind_words(value: Any) -> str:
-    if not isinstance(value, dict):
-        return f"expected a mapping naming its target with one of {_KINDS_SAID}, got {value!r}"
-    named = [kind for kind in KINDS if kind in value]
-    if not named:
-        guesses = [closest(str(key), KINDS, within=1) for key in value if key not in KINDS]
-        guess = next((f"; did you mean {g!r}?" for g in guesses if g), "")
-        return (
-            f"no source kind: expected one of the keys {_KINDS_SAID}, naming what is backed "
-            f"up (got {', '.join(map(repr, value)) or 'no keys'}){guess}"
-        )
-    return (
-        f"two source kinds in one source ({' and '.join(map(repr, named))}): a source has "
-        f"exactly one of {_KINDS_SAID}"
-    )
+    return SOURCES.checked(value, handler)
