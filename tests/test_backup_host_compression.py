@@ -4,6 +4,8 @@ manifest are those of a backup compressed here, and a failing pg_dump still fail
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,16 +46,16 @@ def wordy(prod_cluster):
 
 class WireCountingRunner(SshRunner):
     """The product's SSH runner, counting the stdout bytes each command sends back over the
-    channel; with NO_ZSTD, commands run with a PATH that has no zstd."""
+    channel; with PATH, commands run with that PATH on the host."""
 
-    def __init__(self, host, no_zstd: bool = False) -> None:
+    def __init__(self, host, path: str | None = None) -> None:
         super().__init__(host)
-        self.no_zstd = no_zstd
+        self.path = path
         self.received: list[int] = []
 
     def stream(self, command, *, stdout=None, **kwargs):
-        if self.no_zstd:
-            command = f"PATH={PATH_WITHOUT_ZSTD}; export PATH; {shell_command(command)}"
+        if self.path:
+            command = f"PATH={self.path}; export PATH; {shell_command(command)}"
         self.received.append(0)
         counted = None if stdout is None else _Counting(stdout, self.received)
         return super().stream(command, stdout=counted, **kwargs)
@@ -81,10 +83,10 @@ def ssh_inventory(tmp_path: Path, prod_cluster, staging_cluster, ssh_fleet) -> P
     return write_inventory(tmp_path / "inv.yaml", hosts, all_vars=fleet_vars(ssh_fleet))
 
 
-def back_up(inventory: Path, no_zstd: bool = False) -> tuple[dict, int]:
+def back_up(inventory: Path, path: str | None = None) -> tuple[dict, int]:
     """backup.db of prod1 through the counting runner: its outcome and the dump's wire bytes."""
     host = next(host for host in load_inventory(inventory) if host.name == "prod1")
-    with WireCountingRunner(host, no_zstd) as runner:
+    with WireCountingRunner(host, path) as runner:
         result = backup_host(host, runner, BackupOptions())
     [outcome] = result.details["databases"]
     return outcome, max(runner.received)
@@ -122,7 +124,7 @@ def test_a_host_without_zstd_sends_the_dump_to_be_compressed_here(
     prod_cluster, staging_cluster, wordy, ssh_fleet, tmp_path
 ):
     inventory = ssh_inventory(tmp_path, prod_cluster, staging_cluster, ssh_fleet)
-    outcome, wire = back_up(inventory, no_zstd=True)
+    outcome, wire = back_up(inventory, PATH_WITHOUT_ZSTD)
     assert outcome["status"] == "ok", outcome
     manifest, dump = stored(tmp_path, outcome)
     assert wire == outcome["raw_size"] == len(dump) > 4 * manifest.size
@@ -163,6 +165,24 @@ def test_pg_dump_failing_mid_way_behind_the_pipe_fails_the_backup(
     assert outcome["error"].startswith("pg_dump exited with status 1: ")
     assert "invalid internal value for enum" in outcome["error"]
     assert wire > 0, "zstd sent what pg_dump wrote before failing"
+    assert stored_keys(tmp_path / "store") == []
+
+
+def test_a_zstd_on_path_that_is_not_zstd_fails_the_backup(
+    prod_cluster, staging_cluster, wordy, ssh_fleet, tmp_path
+):
+    """What the host sends must decompress: a `zstd` that passes bytes through stores nothing."""
+    impostor = Path(tempfile.mkdtemp(prefix="maint-test-zstd-"))  # readable by the SSH user
+    try:
+        impostor.chmod(0o755)
+        (impostor / "zstd").write_text("#!/bin/sh\nexec /bin/cat\n")
+        (impostor / "zstd").chmod(0o755)
+        inventory = ssh_inventory(tmp_path, prod_cluster, staging_cluster, ssh_fleet)
+        outcome, _ = back_up(inventory, f"{impostor}:{PATH_WITHOUT_ZSTD}")
+    finally:
+        shutil.rmtree(impostor)
+    assert outcome["status"] == "failed"
+    assert "the host's zstd sent bytes that do not decompress" in outcome["error"]
     assert stored_keys(tmp_path / "store") == []
 
 

@@ -12,8 +12,11 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+import zstandard
+
 from backups.archive.codecs import compressing_writer, zstd_decompressing_writer
 from backups.archive.toc import OffsetObserver
+from maintenance.errors import MaintError
 from maintenance.streams import Writer
 from maintenance.units import format_size
 
@@ -110,7 +113,10 @@ class HostCompressedStream(BackupStream):
 
     def write(self, data: bytes) -> int:
         self._compressor.write(data)
-        self._plain.write(data)
+        try:
+            self._plain.write(data)
+        except zstandard.ZstdError as exc:  # a `zstd` on the host's PATH that is not zstd
+            raise MaintError(f"the host's zstd sent bytes that do not decompress: {exc}") from exc
         return len(data)
 
     def finish(self) -> None:
