@@ -1,10 +1,11 @@
 """Compression of the stored bytes.
 
-The default is zstd on the control machine over pg_dump's uncompressed custom format: pg_dump's
-built-in zlib is single-threaded and was the bottleneck here (29.7 s against 9.6 s for
-`-Z0 | zstd -3 -T2` on a 1.4 GB dump, at a slightly smaller output); bench/backup.py measures it
-again. `none` keeps a plain custom-format file that pg_restore can seek (parallel restore).
-The codec and level a host may ask for are checked by its settings (settings/backup.py).
+The default is zstd over pg_dump's uncompressed custom format, by the SSH host's own zstd when
+it has one (host_compression.py), otherwise here: pg_dump's built-in zlib is single-threaded
+and was the bottleneck here (29.7 s against 9.6 s for `-Z0 | zstd -3 -T2` on a 1.4 GB dump, at
+a slightly smaller output); bench/backup.py measures it again. `none` keeps a plain
+custom-format file that pg_restore can seek (parallel restore). The codec and level a host may
+ask for are checked by its settings (settings/backup.py).
 """
 
 from __future__ import annotations
