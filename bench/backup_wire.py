@@ -107,7 +107,8 @@ def product(name: str, inventory: Path, store: Path, path: str | None) -> Conten
             raise RuntimeError(f"{name} failed: {outcome.get('error')}")
         shutil.rmtree(store, ignore_errors=True)
         cpu_s = used.user + used.system - cpu.user - cpu.system
-        run = Run(seconds, 0.0, 0.0, cpu_s, 0, "", "")
+        run = Run(seconds=seconds, peak_rss_mb=0.0, tree_rss_mb=0.0, cpu_s=cpu_s, returncode=0,
+                  stdout="", stderr="")  # fmt: skip
         return Sample(
             run,
             {"wire": max(runner.received), "size": outcome["size"],
