@@ -24,11 +24,8 @@ import json
 import os
 import pwd
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,9 +38,10 @@ from bench.fanout import (  # noqa: E402
     measure,
     startup,
     timed,
-    venv_command,
 )
-from tests.harness import SshFleet, start_fleet  # noqa: E402
+from bench.measure import load_note, put_back, venv_command  # noqa: E402
+from bench.services import fleet_host_trees  # noqa: E402
+from tests.harness import SshFleet  # noqa: E402
 from tests.inventories import fleet_hosts, fleet_vars, write_inventory  # noqa: E402
 
 TARGET = 2.0
@@ -72,12 +70,6 @@ def build_template(template: Path, files: int) -> int:
     return old
 
 
-def restore(template: Path, tree: Path) -> None:
-    """Put the tree back as the template has it (mtimes and owners kept), untimed."""
-    shutil.rmtree(tree, ignore_errors=True)
-    subprocess.run(["cp", "-a", str(template), str(tree)], check=True)
-
-
 def count_files(tree: Path, suffix: str = ".log") -> int:
     return sum(name.endswith(suffix) for _, _, names in os.walk(tree) for name in names)
 
@@ -94,13 +86,10 @@ def product(
         },
         all_vars=fleet_vars(fleet),
     )
-    maint = venv_command("maint")
-    if maint is None:
-        sys.exit("`maint` not found: install the product first (pip install -e .)")
-    argv = [maint, "logs.clean", "-i", str(inventory), "--json"]
+    argv = [venv_command("maint"), "logs.clean", "-i", str(inventory), "--json"]
 
     def run(_: int) -> Run:
-        restore(template, tree)
+        put_back(template, tree)
         return timed(argv, workdir)
 
     def verify(run: Run) -> None:
@@ -124,7 +113,7 @@ def baseline(
     argv = fleet.ssh_argv(fleet.hosts[0], command)
 
     def run(_: int) -> Run:
-        restore(template, tree)
+        put_back(template, tree)
         return timed(argv, workdir)
 
     def verify(run: Run) -> None:
@@ -143,12 +132,8 @@ def main() -> int:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="maint-bench-logs-"))
-    trees = Path(tempfile.mkdtemp(prefix="maint-bench-logs-", dir="/var/tmp"))
-    trees.chmod(0o755)
-    template, tree = trees / "template", trees / "tree"
-    fleet = start_fleet(1, workdir / "ssh", user="fleet")
-    try:
+    with fleet_host_trees("maint-bench-logs-") as (fleet, workdir, trees):
+        template, tree = trees / "template", trees / "tree"
         old = build_template(template, args.files)
         pairs = [
             (
@@ -167,10 +152,6 @@ def main() -> int:
         the_startup = startup(workdir)
         contenders = [contender for pair in pairs for contender in pair] + [the_startup]
         measure(contenders, args.rounds, args.warmup, fleet.logins)
-    finally:
-        fleet.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(trees, ignore_errors=True)
     print(json.dumps(report(args, pairs, the_startup, load_before)))
     return 0
 
@@ -212,10 +193,7 @@ def report(
     delete_s, find_s = (statistics.median(c.times) for c in pairs[0])
     figures["ratio_without_startup"] = round((delete_s - startup_s) / find_s, 3)
     figures["product_peak_rss_mb"] = round(pairs[0][0].peak_rss_mb, 1)
-    print(
-        f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs (other work on the machine makes timings noisy)"
-    )
+    print(load_note(load_before))
     ratio = figures["ratio"]
     assert isinstance(ratio, float)
     print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -132,6 +133,33 @@ class _HighWater:
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
+
+
+def pipeline(name: str, command: str, env: Mapping[str, str], workdir: Path) -> Contender:
+    """A bash pipeline COMMAND writing {out} (pipefail on); its size is recorded and the file
+    removed, so a baseline's output costs no disk between rounds."""
+    output = workdir / "raw.out"
+
+    def measure() -> Sample:
+        script = f"set -o pipefail; {command.format(out=shlex.quote(str(output)))}"
+        run = timed(["bash", "-c", script], env=env, cwd=workdir)
+        if run.returncode != 0 or not output.exists():
+            raise RuntimeError(f"{name} failed ({run.returncode}): {run.stderr[-2000:]}")
+        size = output.stat().st_size
+        output.unlink()
+        return Sample(run, {"size": size})
+
+    return Contender(name, measure)
+
+
+def put_back(saved: Path, live: Path) -> None:
+    """Put LIVE (a tree or a file) back as SAVED has it, mtimes, modes and owners kept:
+    untimed preparation of a run that changes what it works on."""
+    if live.is_dir():
+        shutil.rmtree(live)
+    else:
+        live.unlink(missing_ok=True)
+    subprocess.run(["cp", "-a", str(saved), str(live)], check=True)
 
 
 def alternate(contenders: list[Contender], rounds: int, label: str = "") -> None:

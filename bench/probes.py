@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -124,6 +125,7 @@ def main() -> None:
         finally:
             if fleet is not None:
                 fleet.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
     rows = []
     for alone, many in pairs:
         ratio = many.median() / alone.median()

@@ -29,11 +29,10 @@ import argparse
 import json
 import os
 import pwd
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +44,10 @@ from bench.fanout import (  # noqa: E402
     measure,
     startup,
     timed,
-    venv_command,
 )
-from tests.harness import SshFleet, start_fleet  # noqa: E402
+from bench.measure import load_note, put_back, venv_command  # noqa: E402
+from bench.services import fleet_host_trees  # noqa: E402
+from tests.harness import SshFleet  # noqa: E402
 from tests.inventories import fleet_hosts, fleet_vars, write_inventory  # noqa: E402
 from tests.logrotate_sim import (  # noqa: E402
     LOGROTATE,
@@ -114,13 +114,32 @@ def product_rule(tree: Path, marker: Path) -> dict[str, object]:
     }
 
 
-def restore(saved: Path, live: Path) -> None:
-    """Put LIVE back as SAVED has it (mtimes, modes and owners kept), untimed."""
-    if live.is_dir():
-        shutil.rmtree(live)
-    else:
-        live.unlink(missing_ok=True)
-    subprocess.run(["cp", "-a", str(saved), str(live)], check=True)
+def primed(
+    argv: list[str],
+    workdir: Path,
+    trees: tuple[Path, Path],
+    states: tuple[Path, Path],
+    age: Callable[[Path], None],
+    who: str,
+) -> Callable[[int], Run]:
+    """A tool's timed run with its state primed: it sees the tree (SAVED put back at TREE)
+    once, rotating nothing; AGE moves its STATE one day back, kept as SAVED_STATE; every run
+    then starts from that tree and state, put back untimed."""
+    saved, tree = trees
+    state, saved_state = states
+    put_back(saved, tree)
+    first = timed(argv, workdir)
+    if first.returncode != 0 or not state.exists():
+        raise RuntimeError(f"{who}'s first sight of the tree failed:\n{first.stderr[-3000:]}")
+    age(state)
+    subprocess.run(["cp", "-a", str(state), str(saved_state)], check=True)
+
+    def run(_: int) -> Run:
+        put_back(saved, tree)
+        put_back(saved_state, state)
+        return timed(argv, workdir)
+
+    return run
 
 
 def check_rotated(tree: Path, files: int, history: int, marker: Path, who: str) -> None:
@@ -159,24 +178,9 @@ def product(
         {host.name: fleet_hosts(fleet)[host.name] | {"logs": [product_rule(tree, marker)]}},
         all_vars=fleet_vars(fleet) | {"state_dir": str(home)},
     )
-    maint = venv_command("maint")
-    if maint is None:
-        sys.exit("`maint` not found: install the product first (pip install -e .)")
-    argv = [maint, "logs.rotate", "-i", str(inventory), "--json"]
-    state = maint_state_file(home, host.name)
-    saved_state = workdir / "maint.state"
-
-    restore(saved, tree)
-    first = timed(argv, workdir)
-    if first.returncode != 0 or not state.exists():
-        raise RuntimeError(f"maint's first sight of the tree failed:\n{first.stderr[-3000:]}")
-    age_maint_state(state)
-    subprocess.run(["cp", "-a", str(state), str(saved_state)], check=True)
-
-    def run(_: int) -> Run:
-        restore(saved, tree)
-        restore(saved_state, state)
-        return timed(argv, workdir)
+    argv = [venv_command("maint"), "logs.rotate", "-i", str(inventory), "--json"]
+    states = (maint_state_file(home, host.name), workdir / "maint.state")
+    run = primed(argv, workdir, (saved, tree), states, age_maint_state, "maint")
 
     def verify(run: Run) -> None:
         try:
@@ -204,18 +208,9 @@ def baseline(
     for path in (home, config):
         os.chown(path, user.pw_uid, user.pw_gid)
     argv = fleet.ssh_argv(fleet.hosts[0], f"{LOGROTATE} -s {state} {config}")
-
-    restore(saved, tree)
-    first = timed(argv, workdir)
-    if first.returncode != 0:
-        raise RuntimeError(f"logrotate's first sight of the tree failed: {first.stderr}")
-    age_logrotate_state(state)
-    subprocess.run(["cp", "-a", str(state), str(saved_state)], check=True)
-
-    def run(_: int) -> Run:
-        restore(saved, tree)
-        restore(saved_state, state)
-        return timed(argv, workdir)
+    run = primed(
+        argv, workdir, (saved, tree), (state, saved_state), age_logrotate_state, "logrotate"
+    )
 
     def verify(run: Run) -> None:
         if run.returncode != 0:
@@ -236,12 +231,8 @@ def main() -> int:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    workdir = Path(tempfile.mkdtemp(prefix="maint-bench-rotate-"))
-    trees = Path(tempfile.mkdtemp(prefix="maint-bench-rotate-", dir="/var/tmp"))
-    trees.chmod(0o755)
-    saved, tree = trees / "saved", trees / "tree"
-    fleet = start_fleet(1, workdir / "ssh", user="fleet")
-    try:
+    with fleet_host_trees("maint-bench-rotate-") as (fleet, workdir, trees):
+        saved, tree = trees / "saved", trees / "tree"
         build_tree(saved, args.files, args.history)
         sizes = (saved, tree, args.files, args.history)
         the_product = product(fleet, workdir, trees / "maint", *sizes)
@@ -249,10 +240,6 @@ def main() -> int:
         the_startup = startup(workdir)
         contenders = [the_product, the_baseline, the_startup]
         measure(contenders, args.rounds, args.warmup, fleet.logins)
-    finally:
-        fleet.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(trees, ignore_errors=True)
     print(json.dumps(report(args, the_product, the_baseline, the_startup, load_before)))
     return 0
 
@@ -296,10 +283,7 @@ def report(
         "product_peak_rss_mb": round(the_product.peak_rss_mb, 1),
     }
     print(f"maint peak RSS {the_product.peak_rss_mb:.1f} MiB (the largest process of its tree)")
-    print(
-        f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} CPUs (other work on the machine makes timings noisy)"
-    )
+    print(load_note(load_before))
     print(
         f"\nproduct / logrotate = {ratio:.2f} (target <= {TARGET})"
         + ("" if ratio <= TARGET else "  MISSED")

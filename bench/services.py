@@ -1,4 +1,4 @@
-"""PostgreSQL clusters and an S3 server for benchmarks, always removed at the end.
+"""PostgreSQL clusters, an S3 server and an SSH host for benchmarks, always removed at the end.
 
 Cluster names carry the benchmark's pid (`maint_bench_<role>_<pid>`), so benchmarks and test
 runs in parallel never touch each other's; clusters of benchmarks that died (pid gone) are
@@ -7,11 +7,13 @@ dropped on the next start.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from tests.harness import Cluster, Service, start_moto
+from tests.harness import Cluster, Service, SshFleet, start_fleet, start_moto
 from tests.harness.postgres import PG_VERSION, process_cluster
 
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_VERSION}/bin")
@@ -35,6 +37,25 @@ def moto_server() -> Iterator[Service]:
         yield service
     finally:
         service.stop()
+
+
+@contextmanager
+def fleet_host_trees(prefix: str) -> Iterator[tuple[SshFleet, Path, Path]]:
+    """One SSH host on loopback (user `fleet`, a plain shell), a scratch directory and a
+    directory for the trees it works on: under /var/tmp (a disk, not the tmpfs of /tmp) and
+    readable by the fleet user."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    trees = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    trees.chmod(0o755)
+    try:
+        fleet = start_fleet(1, workdir / "ssh", user="fleet")
+        try:
+            yield fleet, workdir, trees
+        finally:
+            fleet.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(trees, ignore_errors=True)
 
 
 def s3_client(service: Service):

@@ -45,6 +45,7 @@ from bench.measure import (  # noqa: E402
     Sample,
     alternate,
     load_note,
+    pipeline,
     print_table,
     sigterm_as_interrupt,
     timed,
@@ -143,21 +144,6 @@ class Setup:
         }
         self.inventory = write_inventory(workdir / "inv.yaml", {"app1": host})
 
-    def raw(self, name: str, pipeline: str, env: dict[str, str]) -> Contender:
-        """A shell pipeline writing {out}; its size is recorded and the file removed."""
-        output = self.workdir / "raw.out"
-
-        def measure() -> Sample:
-            script = f"set -o pipefail; {pipeline.format(out=shlex.quote(str(output)))}"
-            run = timed(["bash", "-c", script], env=env, cwd=self.workdir)
-            if run.returncode != 0 or not output.exists():
-                raise RuntimeError(f"{name} failed ({run.returncode}): {run.stderr[-2000:]}")
-            size = output.stat().st_size
-            output.unlink()
-            return Sample(run, {"size": size})
-
-        return Contender(name, measure)
-
     def product(self, name: str, source: str) -> Contender:
         argv = [self.maint, "backup.db", "-i", str(self.inventory), "--source", source, "--json"]
 
@@ -185,10 +171,11 @@ class Setup:
     def redis_pair(self) -> list[Contender]:
         rdb = f"redis-cli -h {self.redis.host} -p {self.redis.port} --rdb - 2>/dev/null"
         return [
-            self.raw(
+            pipeline(
                 "redis-cli --rdb - | zstd",
                 f"{rdb} | {ZSTD_CLI} > {{out}}",
                 {"REDISCLI_AUTH": self.redis.password},
+                self.workdir,
             ),
             self.product("maint backup.db --source cache", "cache"),
         ]
@@ -208,10 +195,11 @@ class Setup:
             ]
         )
         return [
-            self.raw(
+            pipeline(
                 "mariadb-dump | zstd",
                 f"{dump} | {ZSTD_CLI} > {{out}}",
                 {"MYSQL_PWD": self.mariadb.password},
+                self.workdir,
             ),
             self.product("maint backup.db --source shop", "shop"),
         ]
