@@ -115,6 +115,19 @@ def local_host(store: Path, app_dir: Path, **more) -> dict:
     }
 
 
+def backed_up_locally(
+    tmp_path: Path, app_dir: Path
+) -> tuple[Path, dict[str, dict], Path, dict[str, dict]]:
+    """The sources of APP_DIR backed up by `maint backup.db` on a local host db1 (restored
+    onto `self`): the store, the hosts, their inventory and the outcomes by source name."""
+    store = tmp_path / "store"
+    hosts = {"db1": local_host(store, app_dir), "self": {"ansible_connection": "local"}}
+    inventory = write_inventory(tmp_path / "inv.yaml", hosts)
+    code, report, stderr = maint("backup.db", "-i", str(inventory), "--limit", "db1")
+    assert code == 0, stderr
+    return store, hosts, inventory, by_name(report)
+
+
 def by_name(report: dict) -> dict[str, dict]:
     return {o["database"]: o for o in report["results"][0]["details"]["databases"]}
 
@@ -178,12 +191,7 @@ def test_sqlite_and_command_sources_back_up_a_live_database_and_drill(tmp_path, 
 def test_drills_fail_on_a_corrupted_object_and_on_a_failing_check(tmp_path, app_dir):
     """A flipped byte in either kind's object fails its drill (sha256, before any restore);
     a check_command that fails fails the drill with its status and stderr. Each is recorded."""
-    store = tmp_path / "store"
-    hosts = {"db1": local_host(store, app_dir), "self": {"ansible_connection": "local"}}
-    inventory = write_inventory(tmp_path / "inv.yaml", hosts)
-    code, report, stderr = maint("backup.db", "-i", str(inventory), "--limit", "db1")
-    assert code == 0, stderr
-    outcomes = by_name(report)
+    store, hosts, inventory, outcomes = backed_up_locally(tmp_path, app_dir)
     for outcome in outcomes.values():
         damaged = store / outcome["key"]
         data = bytearray(damaged.read_bytes())
@@ -321,12 +329,7 @@ def test_sources_over_ssh_back_up_on_the_host_and_drill_on_another(tmp_path, app
 def test_restore_db_restores_a_source_backup_into_a_file_or_a_command(tmp_path, app_dir):
     """restore.db of a SQLite backup writes the file --database names (an existing one only
     with --force, its stale WAL gone); a command source's goes through its restore_command."""
-    store = tmp_path / "store"
-    hosts = {"db1": local_host(store, app_dir), "self": {"ansible_connection": "local"}}
-    inventory = write_inventory(tmp_path / "inv.yaml", hosts)
-    code, report, stderr = maint("backup.db", "-i", str(inventory), "--limit", "db1")
-    assert code == 0, stderr
-    outcomes = by_name(report)
+    store, _, inventory, outcomes = backed_up_locally(tmp_path, app_dir)
     into = app_dir / "restored.db"
     into.write_bytes(b"an older database")
     (app_dir / "restored.db-wal").write_bytes(b"its stale journal")

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -69,81 +69,53 @@ class Runbook:
     name: str
     snippet: str
     keys: dict[str, Any]
-    keep: int
     live: tuple[str, ...]
     owner: str
 
+    @property
+    def keep(self) -> int:
+        return int(self.keys["keep"])
 
+
+_DAILY_GZ_DELAYED = {
+    "rotate": "daily",
+    "compress": "gz",
+    "delay_compress": True,
+    "missing_ok": True,
+    "not_if_empty": True,
+}
+_ANALYTICS = Runbook(
+    "analytics",
+    ANALYTICS,
+    {**_DAILY_GZ_DELAYED, "keep": 14, "create": "644 analytics analytics"},
+    live=("events.log", "ingest.log"),
+    owner="analytics",
+)
 RUNBOOKS = (
     Runbook(
         "birthday-scheduler",
         BIRTHDAY,
-        {
-            "rotate": "daily",
-            "keep": 30,
-            "compress": "gz",
-            "delay_compress": True,
-            "missing_ok": True,
-            "not_if_empty": True,
-            "create": "0644 app app",
-        },
-        keep=30,
+        {**_DAILY_GZ_DELAYED, "keep": 30, "create": "0644 app app"},
         live=("scheduler.log", "worker.log", "jobs.log"),
         owner="app",
     ),
-    Runbook(
-        "analytics",
-        ANALYTICS,
-        {
-            "rotate": "daily",
-            "keep": 14,
-            "compress": "gz",
-            "delay_compress": True,
-            "missing_ok": True,
-            "not_if_empty": True,
-            "create": "644 analytics analytics",
-        },
-        keep=14,
-        live=("events.log", "ingest.log"),
-        owner="analytics",
-    ),
+    _ANALYTICS,
     # Not a runbook's own: the analytics configuration with `copytruncate` in place of
     # `create`, as for a program that cannot reopen its log (lines are written between runs
     # here, so none falls in the copy-to-truncate window).
-    Runbook(
-        "analytics-copytruncate",
-        _variant(ANALYTICS, "create 644 analytics analytics", "    copytruncate\n"),
-        {
-            "rotate": "daily",
-            "keep": 14,
-            "compress": "gz",
-            "delay_compress": True,
-            "missing_ok": True,
-            "not_if_empty": True,
-            "copytruncate": True,
-        },
-        keep=14,
-        live=("events.log", "ingest.log"),
-        owner="analytics",
+    replace(
+        _ANALYTICS,
+        name="analytics-copytruncate",
+        snippet=_variant(ANALYTICS, "create 644 analytics analytics", "    copytruncate\n"),
+        keys={**_DAILY_GZ_DELAYED, "keep": 14, "copytruncate": True},
     ),
     # Nor this: the analytics configuration with logrotate's `maxage 5` (`delete_after: 5d`),
     # rotated copies going by age as well as by count.
-    Runbook(
-        "analytics-maxage",
-        _variant(ANALYTICS, "rotate 14", "    rotate 14\n    maxage 5\n"),
-        {
-            "rotate": "daily",
-            "keep": 14,
-            "delete_after": "5d",
-            "compress": "gz",
-            "delay_compress": True,
-            "missing_ok": True,
-            "not_if_empty": True,
-            "create": "644 analytics analytics",
-        },
-        keep=14,
-        live=("events.log", "ingest.log"),
-        owner="analytics",
+    replace(
+        _ANALYTICS,
+        name="analytics-maxage",
+        snippet=_variant(ANALYTICS, "rotate 14", "    rotate 14\n    maxage 5\n"),
+        keys={**_ANALYTICS.keys, "delete_after": "5d"},
     ),
 )
 FORMS = ("imported", "inventory")

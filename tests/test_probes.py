@@ -158,26 +158,32 @@ def test_header_from_environment_is_sent_and_never_shown(web: WebServer, tmp_pat
         tmp_path / "inv.yaml",
         {"h": {"ansible_connection": "local", "health": {**QUIET_DISK, "probes": [probe]}}},
     )
-    argv = ["maint", "health.check", "-i", str(inventory), "--json"]
     env = {**os.environ, "PROBE_TOKEN": token}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    done, check = _maint_check(inventory, env, "api")
     assert done.returncode == 2, done.stderr
-    (check,) = [c for c in json.loads(done.stdout)["results"][0]["details"]["checks"]
-                if c["name"] == "api"]  # fmt: skip
     assert check["message"] == "401 Unauthorized: expected a 2xx status"
     seen = [headers for path, headers in web.requests if path == "/secured"]
     assert seen[-1]["Authorization"] == token and seen[-1]["X-Plain"] == "shown"
     assert "s3cr3t" not in done.stdout + done.stderr
 
     del env["PROBE_TOKEN"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    done, check = _maint_check(inventory, env, "api")
     assert done.returncode == 3, done.stderr
-    (check,) = [c for c in json.loads(done.stdout)["results"][0]["details"]["checks"]
-                if c["name"] == "api"]  # fmt: skip
     assert check["state"] == "UNKNOWN"
     assert check["message"] == (
         "headers.Authorization: environment variable PROBE_TOKEN is not set on this machine"
     )
+
+
+def _maint_check(
+    inventory: Path, env: dict[str, str], name: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`maint health.check --json` run as a user runs it, and its one check named NAME."""
+    argv = ["maint", "health.check", "-i", str(inventory), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    checks = json.loads(done.stdout)["results"][0]["details"]["checks"]
+    (check,) = [c for c in checks if c["name"] == name]
+    return done, check
 
 
 # --- tcp ----------------------------------------------------------------------------------
