@@ -291,13 +291,34 @@ def _expired(rule: RotateRule, entry: LogFile, clock: Clock) -> bool:
     return entry.mtime <= rule.max_age.before(datetime.fromtimestamp(clock.now, UTC)).timestamp()
 
 
+def _family(
+    live: LogFile, listing: Listing
+) -> tuple[bytes, bytes, dict[bytes, LogFile], list[bytes]]:
+    """LIVE's directory (ending in '/'), its name, its directory's entries by name and the
+    names of its rotated copies."""
+    directory, _, name = live.path.rpartition(b"/")
+    siblings, copies = listing.directories.get(directory, {}), listing.copies.get(live.path, [])
+    return directory + b"/", name, siblings, copies
+
+
+def _new_copy(
+    rule: RotateRule, live: LogFile, first: bytes, unit: int
+) -> tuple[list[Step], list[Step]]:
+    """The live file handed over to its newest copy FIRST, and that copy's fate: deleted at
+    once with keep 0, else compressed after the postrotate (late) unless delay_compress."""
+    steps = _hand_back(rule, live.path, first, unit)
+    if rule.keep == 0:
+        return [*steps, Step("delete", first, unit=unit)], []
+    if rule.compress and not rule.delay_compress:
+        return steps, [Step("compress", first, first + rule.suffix, unit, codec=rule.compress)]
+    return steps, []
+
+
 def _numbered_steps(
     rule: RotateRule, live: LogFile, listing: Listing, unit: int
 ) -> tuple[list[Step], list[Step]]:
-    directory, _, name = live.path.rpartition(b"/")
-    siblings, copies = listing.directories.get(directory, {}), listing.copies.get(live.path, [])
+    path, name, siblings, copies = _family(live, listing)
     clock = listing.clock
-    path = directory + b"/"
     numbered: dict[int, list[tuple[bytes, bytes]]] = {}  # number: [(name, suffix)]
     for sibling in copies:
         if sibling.startswith(name + b"."):
@@ -333,23 +354,15 @@ def _numbered_steps(
             else:
                 new = name + b"." + str(number + 1).encode() + suffix
                 steps.append(Step("rename", path + old, path + new, unit))
-    first = path + name + b".1"
-    steps += _hand_back(rule, live.path, first, unit)
-    late = []
-    if keep == 0:
-        steps.append(Step("delete", first, unit=unit))
-    elif rule.compress and not rule.delay_compress:
-        late.append(Step("compress", first, first + rule.suffix, unit, codec=rule.compress))
-    return steps, late
+    handed, late = _new_copy(rule, live, path + name + b".1", unit)
+    return steps + handed, late
 
 
 def _dated_steps(
     rule: RotateRule, live: LogFile, listing: Listing, unit: int
 ) -> tuple[list[Step], list[Step]]:
-    directory, _, name = live.path.rpartition(b"/")
-    siblings, copies = listing.directories.get(directory, {}), listing.copies.get(live.path, [])
+    path, name, siblings, copies = _family(live, listing)
     clock = listing.clock
-    path = directory + b"/"
     stamp = clock.local(clock.now).strftime("-%Y%m%d").encode()
     target = name + stamp
     if any(target + suffix in siblings for suffix in _ROTATED_SUFFIXES):
@@ -373,14 +386,8 @@ def _dated_steps(
             steps.append(
                 Step("compress", path + old, path + old + rule.suffix, unit, codec=rule.compress)
             )
-    first = path + target
-    steps += _hand_back(rule, live.path, first, unit)
-    late = []
-    if rule.keep == 0:
-        steps.append(Step("delete", first, unit=unit))
-    elif rule.compress and not rule.delay_compress:
-        late.append(Step("compress", first, first + rule.suffix, unit, codec=rule.compress))
-    return steps, late
+    handed, late = _new_copy(rule, live, path + target, unit)
+    return steps + handed, late
 
 
 def _postrotate(rule: RotateRule, rotating: list[FilePlan]) -> list[Step]:
