@@ -13,7 +13,6 @@ environment variable that holds it on the control machine (`{env: API_TOKEN}`,
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
@@ -31,39 +30,12 @@ from pydantic import (
 from .certs import split_endpoint
 from .kinds import Kinded, KindedList
 from .thresholds import Worse, misordered, refuse_misordered
-from .types import Count, Number, Percent, Positive, Section, Text, Timeout
+from .types import Count, EnvName, Number, Percent, Positive, Section, Text, Timeout, url_of
 
 DEFAULT_TIMEOUT_S = 10.0
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _env_name(value: str) -> str:
-    if not _ENV_NAME.fullmatch(value):
-        raise ValueError(f"expected the name of an environment variable, got {value!r}")
-    return value
-
-
-EnvName = Annotated[str, AfterValidator(_env_name)]
 Milliseconds = Annotated[Number, Field(ge=0)]
 JsonScalar = str | int | float | bool | None
-
-
-def _url(*schemes: str) -> Any:
-    """A validator of a URL with one of SCHEMES and a host (and a port in range, if any)."""
-
-    def check(value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError as exc:
-            raise ValueError(f"expected a URL, got {value!r}: {exc}") from None
-        if parts.scheme.lower() not in schemes or not parts.hostname:
-            said = " or ".join(f"{scheme}://" for scheme in schemes)
-            raise ValueError(f"expected a {said} URL with a host, got {value!r}")
-        return value
-
-    return AfterValidator(check)
 
 
 def _endpoint(value: str) -> str:
@@ -125,7 +97,7 @@ class HttpProbe(ProbeBase):
 
     kind: ClassVar[str] = "http"
 
-    http: Annotated[str, _url("http", "https")] = Field(
+    http: Annotated[str, url_of("http", "https")] = Field(
         description="the URL requested", examples=["http://127.0.0.1:8001/health"]
     )
     method: Annotated[
@@ -281,7 +253,7 @@ class RabbitmqProbe(ProbeBase):
 
     kind: ClassVar[str] = "rabbitmq"
 
-    rabbitmq: Annotated[str, _url("http", "https")] = Field(
+    rabbitmq: Annotated[str, url_of("http", "https")] = Field(
         description="the management API's base URL", examples=["http://127.0.0.1:15672"]
     )
     user: Text = Field("guest", description="the management API user")
@@ -325,7 +297,7 @@ class RedisProbe(ProbeBase):
 
     kind: ClassVar[str] = "redis"
 
-    redis: Annotated[str, _url("redis", "rediss")] = Field(
+    redis: Annotated[str, url_of("redis", "rediss")] = Field(
         description="the server's URL: `redis://` or `rediss://` (TLS), host, port (default "
         "6379), database number as the path (default 0); an ACL user may precede the host",
         examples=["redis://127.0.0.1:6379/0"],

@@ -19,8 +19,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, Field, Tag, ValidationInfo, field_validator
 
 from .kinds import Kinded, KindedList
-from .probes import EnvName, _url
-from .types import Text
+from .types import EnvName, Text, url_of
 
 # A key segment on every store and a file name on every host: letters, digits, '.', '_', '-',
 # starting with a letter or digit ('_globals' and '.'/'..' stay out of reach), at most 100.
@@ -113,7 +112,7 @@ class RedisSource(SourceBase):
 
     kind: ClassVar[str] = "redis"
 
-    redis: Annotated[str, _url("redis", "rediss")] = Field(
+    redis: Annotated[str, url_of("redis", "rediss")] = Field(
         description="the server's URL: `redis://` or `rediss://`, host and port (default 6379); "
         "an ACL user may precede the host, and a password (masked wherever it is shown; "
         "`password_env` keeps it out of the inventory and wins over it)",
@@ -130,7 +129,7 @@ class MysqlSource(SourceBase):
 
     kind: ClassVar[str] = "mysql"
 
-    mysql: Annotated[str, _url("mysql", "mariadb")] = Field(
+    mysql: Annotated[str, url_of("mysql", "mariadb")] = Field(
         description="the server's URL: `mysql://user@host:port` (default port 3306); a password "
         "after the user is accepted (masked wherever it is shown; `password_env` keeps it out "
         "of the inventory and wins over it)",

@@ -6,8 +6,10 @@ pydantic's lax mode would take `true` as 1 and `"10"` as ten; YAML writes a bool
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic import BaseModel as _BaseModel
@@ -150,3 +152,32 @@ OneOrMany = Annotated[
          "x-type": "path or list of paths"}
     ),
 ]  # fmt: skip
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"expected the name of an environment variable, got {value!r}")
+    return value
+
+
+# A secret is named by the environment variable holding it, never written in the inventory.
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
+
+def url_of(*schemes: str) -> Any:
+    """A validator of a URL with one of SCHEMES and a host (and a port in range, if any)."""
+
+    def check(value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError as exc:
+            raise ValueError(f"expected a URL, got {value!r}: {exc}") from None
+        if parts.scheme.lower() not in schemes or not parts.hostname:
+            said = " or ".join(f"{scheme}://" for scheme in schemes)
+            raise ValueError(f"expected a {said} URL with a host, got {value!r}")
+        return value
+
+    return AfterValidator(check)
