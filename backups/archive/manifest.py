@@ -57,11 +57,6 @@ class Manifest:
     partial_tables: list[str] | None = None
     format: int = FORMAT
 
-    @property
-    def source_kind(self) -> str:
-        """The kind that made the backup; older manifests are all PostgreSQL's."""
-        return self.source["kind"] if self.source else "postgres"
-
     def offsets(self) -> dict[int, int] | None:
         """data_offsets with int dumpIds (JSON keys are strings); None when not recorded."""
         if not self.data_offsets:

@@ -39,21 +39,6 @@ class ConcurrentBackup(MaintError):
         )
 
 
-def dump_into_store(
-    runner: Runner,
-    command: Sequence[str],
-    env: Mapping[str, str],
-    store: Store,
-    key: BackupKey,
-    codec: str,
-    level: int | None = None,
-) -> BackupStream:
-    """Stream COMMAND's stdout through CODEC (at LEVEL) into KEY. Raise DumpError if the tool
-    failed."""
-    stream, _ = dump_into_stores(runner, command, env, [store], key, codec, level)
-    return stream
-
-
 def dump_into_stores(
     runner: Runner,
     command: Sequence[str],
