@@ -256,17 +256,19 @@ class _BlockWalker:
                 pos += size
 
     def _skip_chunks(self, buffer: bytes, pos: int, end: int) -> int:
-        """The hot loop: an uncompressed dump has one chunk per row."""
+        """The hot loop: an uncompressed dump has one chunk per row, so the loop tests one
+        condition per chunk and sorts out a sign or the end marker only once it stops."""
         unpack = self._int.unpack_from
         size = self._int.size
-        while pos + size <= end:
+        last = end - size  # where the last whole length field of BUFFER can start
+        while pos <= last:
             sign, length = unpack(buffer, pos)
-            if sign:
-                raise ArchiveError(f"negative chunk length at {pos}")
-            pos += size + length
-            if not length:
+            if sign or not length:
+                if sign:
+                    raise ArchiveError(f"negative chunk length at {pos}")
                 self._state = self._after_chunks
-                break
+                return pos + size
+            pos += size + length
         return pos
 
     def _block_header(self, buffer: bytes, pos: int, base: int) -> None:
