@@ -101,7 +101,10 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def _drain(source, writer: Writer | None) -> None:
-    while chunk := source.read1(CHUNK):
+    """Hand WRITER whole CHUNKs, not the 64 KiB a pipe read gives: each write passes
+    through a compressor, a digest and a store's queue, and 16 times fewer of them took
+    an eighth off the CPU of backing up a `cat` source (bench/sources.py)."""
+    while chunk := source.read(CHUNK):
         if writer is not None:
             writer.write(chunk)
 
