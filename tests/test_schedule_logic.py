@@ -177,8 +177,11 @@ ALL = "group 'all': "
         ({"every": "day"}, "schedule[0].task: required key is missing"),
         # The values too, read by the task's own code when the schedule loads, not at each run.
         (
-            {"task": "db.purge", "every": "day",
-             "args": {"older_than": "12m", "table": "t", "column": "c"}},
+            {
+                "task": "db.purge",
+                "every": "day",
+                "args": {"older_than": "12m", "table": "t", "column": "c"},
+            },
             "schedule[0].args.older_than: ambiguous: write 12min or 12mo",
         ),
         (
@@ -192,6 +195,23 @@ ALL = "group 'all': "
         (
             {"task": "db.purge", "every": "day", "args": {"table": "t"}},
             "schedule[0].args: --table needs --column and --older-than",
+        ),
+        # Flags that override a section's keys go through those keys' types at load too.
+        (
+            {"task": "certs.check", "every": "day", "args": {"warn_days": "abc"}},
+            "schedule[0].args.warn_days: expected a number, got 'abc'",
+        ),
+        (
+            {"task": "health.check", "every": "15min", "args": {"long_query_seconds": "5pc"}},
+            "schedule[0].args.long_query_seconds: unknown unit 'pc' in '5pc'",
+        ),
+        (
+            {"task": "backup.prune", "every": "day", "args": {"keep_within": "12"}},
+            "schedule[0].args.keep_within: ambiguous: write 12min or 12mo (or 12d)",
+        ),
+        (
+            {"task": "backup.prune", "every": "day", "args": {"keep_daily": "-3"}},
+            "schedule[0].args.keep_daily: expected at least -1",
         ),
     ],
 )

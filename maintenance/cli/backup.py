@@ -101,8 +101,12 @@ def _list(flags: SimpleNamespace) -> Plan:
 def _prune(flags: SimpleNamespace) -> Plan:
     from backups.tasks.prune import PruneOptions, prune_host
 
+    from ..settings.backup import RetentionSettings
+    from ..settings.flags import checked_flags
+
     given = {flag.name: getattr(flags, flag.name) for flag in KEEP_FLAGS}
     overrides = {name: value for name, value in given.items() if value not in (None, "")}
+    checked_flags(RetentionSettings, overrides)
     options = PruneOptions(
         dry_run=flags.dry_run, overrides=tuple(overrides.items()),
         sources=tuple(flags.source or ()),

@@ -11,8 +11,11 @@ COLUMNS = ("days", "state", "target", "role", "subject", "not_after", "problems"
 
 def _check(flags: SimpleNamespace) -> Plan:
     from ..certs import CertsOptions, check_host, host_certs
+    from ..settings.certs import CertsSettings
+    from ..settings.flags import checked_flags
 
     options = CertsOptions(warn_days=flags.warn_days, crit_days=flags.crit_days)
+    checked_flags(CertsSettings, {"warn_days": flags.warn_days, "crit_days": flags.crit_days})
     return Plan(check_host, options, validate=host_certs, columns=COLUMNS)
 
 

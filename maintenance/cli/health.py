@@ -9,10 +9,13 @@ from .spec import Flag, Plan, TaskSpec, collection
 
 def _check(flags: SimpleNamespace) -> Plan:
     from ..health import HealthOptions, check_host, host_health
+    from ..settings.flags import checked_flags
+    from ..settings.health import HealthSettings
 
     options = HealthOptions(
         disk_paths=flags.disk_path or None, long_query_seconds=flags.long_query_seconds
     )
+    checked_flags(HealthSettings, {"long_query_seconds": flags.long_query_seconds})
     return Plan(check_host, options, validate=host_health)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from ..errors import ConfigError
 from .problems import key_path, problems_of
@@ -31,6 +31,32 @@ def overridden(section: S, values: Mapping[str, Any]) -> S:
         for name, value in section
     }
     return type(section).model_validate({**current, **values})
+
+
+def checked_flags(model: type[Section], values: Mapping[str, Any]) -> None:
+    """Each of VALUES (key -> value as given; None: not given) through its own key's type.
+    Raise ConfigError naming the flags.
+
+    Run when a task's plan is built, which is also when the scheduler checks a job's `args`
+    at load: `warn_days: abc` in a schedule is refused then, not at the job's first run. How
+    a value relates to the host's other keys (crit beyond warn) waits for the host.
+    """
+    problems = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        field = model.model_fields[name]
+        annotation = (
+            Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        )
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            flag = "--" + name.replace("_", "-")
+            problems += [f"{flag}: {words}" for _, words in problems_of(exc, model)]
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def flag_error(
