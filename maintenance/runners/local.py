@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -46,6 +47,7 @@ class LocalRunner(Runner):
             env={**os.environ, **env} if env else None,
             start_new_session=True,
         )
+        _widen(process.stdout)
         deadline = Deadline(timeout or self.default_timeout, lambda: _kill_group(process))
         stderr = StderrTail()
         readers: list = [start_thread(_copy_stderr, process.stderr, stderr)]
@@ -98,6 +100,14 @@ def _copy(source: str, target: str, mode: int | None) -> None:
 def _kill_group(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def _widen(pipe) -> None:
+    """Let the command run up to CHUNK ahead of the reader, not the 64 KiB a pipe holds by
+    default: while one chunk is walked, compressed and hashed, pg_dump keeps writing instead
+    of waiting. The system may refuse (a per-user limit on pipe memory): the default stays."""
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: not Linux
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
 
 
 def _drain(source, writer: Writer | None) -> None:
