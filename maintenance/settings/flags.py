@@ -46,7 +46,8 @@ def checked_flags(model: type[Section], values: Mapping[str, Any]) -> None:
         if value is None:
             continue
         field = model.model_fields[name]
-        annotation = (
+        # Any: pydantic's own stubs type the annotation differently from one release to the next.
+        annotation: Any = (
             Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
         )
         adapter: TypeAdapter[Any] = TypeAdapter(annotation)
