@@ -50,8 +50,8 @@ from bench.measure import (  # noqa: E402
 from bench.sampledb import grow_database  # noqa: E402
 from bench.services import PG_BIN, bench_cluster, libpq_env  # noqa: E402
 from maintenance.inventory import load_inventory  # noqa: E402
-from maintenance.runners import SshRunner, shell_command  # noqa: E402
 from tests.harness import Cluster, SshFleet, start_fleet  # noqa: E402
+from tests.harness.wire import WireCountingRunner  # noqa: E402
 from tests.inventories import fleet_vars, write_inventory  # noqa: E402
 
 DATABASE = "shop"
@@ -66,39 +66,13 @@ ZSTD = "zstd -3 -T0 -q -c"
 PATH_WITHOUT_ZSTD = str(PG_BIN)
 
 
-class _WireRunner(SshRunner):
-    """The product's SSH runner counting the stdout bytes of each command's channel."""
-
-    def __init__(self, host, path: str | None) -> None:
-        super().__init__(host)
-        self.path = path
-        self.received: list[int] = []
-
-    def stream(self, command, *, stdout=None, **kwargs):
-        if self.path:
-            command = f"PATH={self.path}; export PATH; {shell_command(command)}"
-        self.received.append(0)
-        return super().stream(
-            command, stdout=None if stdout is None else _Counted(stdout, self.received), **kwargs
-        )
-
-
-class _Counted:
-    def __init__(self, sink, counts: list[int]) -> None:
-        self._sink, self._counts = sink, counts
-
-    def write(self, data: bytes) -> int:
-        self._counts[-1] += len(data)
-        return self._sink.write(data)
-
-
 def product(name: str, inventory: Path, store: Path, path: str | None) -> Contender:
     """backup.db of the database in this process; the dump's wire bytes and stored size."""
 
     def measure() -> Sample:
         [host] = list(load_inventory(inventory))
         cpu, started = os.times(), time.perf_counter()
-        with _WireRunner(host, path) as runner:
+        with WireCountingRunner(host, path) as runner:
             result = backup_host(host, runner, BackupOptions())
         seconds = time.perf_counter() - started
         used = os.times()

@@ -16,8 +16,8 @@ from backups.archive.toc import OffsetObserver
 from backups.stores import open_store
 from backups.tasks.backup import BackupOptions, backup_host
 from maintenance.inventory import load_inventory
-from maintenance.runners import SshRunner, shell_command
 from tests.backup_helpers import restore_into, stored_keys, table_digests
+from tests.harness.wire import WireCountingRunner
 from tests.inventories import fleet_vars, write_inventory
 from tests.maint_cli import run_maint_cli
 
@@ -42,32 +42,6 @@ def wordy(prod_cluster):
     )
     yield DATABASE
     prod_cluster.drop_database(DATABASE)
-
-
-class WireCountingRunner(SshRunner):
-    """The product's SSH runner, counting the stdout bytes each command sends back over the
-    channel; with PATH, commands run with that PATH on the host."""
-
-    def __init__(self, host, path: str | None = None) -> None:
-        super().__init__(host)
-        self.path = path
-        self.received: list[int] = []
-
-    def stream(self, command, *, stdout=None, **kwargs):
-        if self.path:
-            command = f"PATH={self.path}; export PATH; {shell_command(command)}"
-        self.received.append(0)
-        counted = None if stdout is None else _Counting(stdout, self.received)
-        return super().stream(command, stdout=counted, **kwargs)
-
-
-class _Counting:
-    def __init__(self, sink, counts: list[int]) -> None:
-        self._sink, self._counts = sink, counts
-
-    def write(self, data: bytes) -> int:
-        self._counts[-1] += len(data)
-        return self._sink.write(data)
 
 
 def ssh_inventory(tmp_path: Path, prod_cluster, staging_cluster, ssh_fleet) -> Path:
