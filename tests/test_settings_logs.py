@@ -231,3 +231,5 @@ def test_host_timeout_in_minutes_is_accepted_and_bounds_the_host(tmp_path: Path)
 
     [result] = run_procedure("test.slow", slow, [host], None)
     assert result.status == Status.FAILED and "timed out after 1s" in (result.error or "")
+    # The command is stopped at the timeout, not left to run to its end (3 s).
+    assert result.duration_s < 2.5, result.duration_s

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
 from ..errors import CommandError, CommandTimeout
+from ..inventory import Host
 from ..streams import Reader, Writer
 from .base import (
     CHUNK,
@@ -28,6 +29,11 @@ from .base import (
 
 class LocalRunner(Runner):
     """Runs each command through /bin/sh in its own process group, so a timeout kills it all."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        # Commands running now, so that close() (a host_timeout) can stop them.
+        self._running: set[subprocess.Popen] = set()
 
     def stream(
         self,
@@ -47,6 +53,7 @@ class LocalRunner(Runner):
             env={**os.environ, **env} if env else None,
             start_new_session=True,
         )
+        self._running.add(process)
         _widen(process.stdout)
         deadline = Deadline(timeout or self.default_timeout, lambda: _kill_group(process))
         stderr = StderrTail()
@@ -64,6 +71,7 @@ class LocalRunner(Runner):
             raise
         finally:
             deadline.cancel()
+            self._running.discard(process)
             for thread in readers:
                 thread.join(timeout=5)
         if deadline.expired:
@@ -79,7 +87,10 @@ class LocalRunner(Runner):
         return contextlib.nullcontext((remote_host, remote_port))
 
     def close(self) -> None:
-        """Nothing to release: every command is its own process."""
+        """Stop the commands still running: the executor closes a runner when its host's
+        host_timeout passes, and over SSH that breaks the connection they run on."""
+        for process in list(self._running):
+            _kill_group(process)
 
     def put(self, local: str, remote: str, mode: int | None = None) -> None:
         _copy(local, remote, mode)
