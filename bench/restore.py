@@ -12,7 +12,8 @@ times as whole processes, alternating over several rounds (medians):
                              seekable file, its table of contents holds the data offsets that
                              a dump streamed through a pipe (as every backup is) lacks
   maint restore.verify       the whole drill: fetch and sha256 check of the stored backup,
-                             scratch database, pg_restore --jobs 2, row counts against the
+                             scratch database and pg_restore runs overlapping the download
+                             (backups/postgres/streamed_restore.py), row counts against the
                              manifest, drop
   (--s3) the same drill reading the backup from a moto S3 server
 
@@ -20,7 +21,9 @@ Creating and dropping the raw tools' databases is not timed; the drill's own ste
 
     python bench/restore.py [--size-gb 1] [--rounds 3] [--s3]
 
-Target (issue 5): the whole drill <= 1.25x raw `pg_restore --jobs 2` of a local file.
+Target (issue 18): the whole drill <= 1.05x raw `pg_restore --jobs 2` of the same uncompressed
+custom-format dump in a local file (issue 5's target was 1.25x). The ratio to pg_dump's own
+seekable file is printed beside it.
 """
 
 from __future__ import annotations
@@ -67,8 +70,10 @@ RAW_TARGET = "bench_raw_restore"
 BUCKET = "bench-drills"
 GIB = 1024**3
 MIB = 1024**2
-TARGET_VS_RESTORE_J2 = 1.25
+TARGET_VS_RESTORE_J2 = 1.05
 STEPS = ("manifest_s", "download_s", "create_s", "restore_s", "checks_s", "drop_s")
+# Download, scratch database and restore overlap: their wall time together.
+OVERLAPPED = "fetch_and_restore_s"
 
 PG_RESTORE = "pg_restore (1 job)"
 PG_RESTORE_J2 = "pg_restore --jobs 2"
@@ -176,7 +181,11 @@ class Setup:
             )
             if left:
                 raise RuntimeError(f"{name}: scratch databases left behind: {left}")
-            return Sample(run, {step: drill["steps"][step] for step in STEPS})
+            steps = drill["steps"]
+            overlapped = steps.get(OVERLAPPED)
+            if overlapped is None:  # a drill that fetched first: the three steps in a row
+                overlapped = steps["download_s"] + steps["create_s"] + steps["restore_s"]
+            return Sample(run, {**{step: steps[step] for step in STEPS}, OVERLAPPED: overlapped})
 
         return Contender(name, measure)
 
@@ -244,13 +253,18 @@ def report(args, size, dump_size, backup, contenders, load_before) -> dict[str, 
     print(load_note(load_before))
 
     drills = [c for c in contenders if c.name.startswith("maint")]
-    print("\ndrill steps (medians, s; 'other' = process start, inventory, store listing, record)")
+    print(
+        "\ndrill steps (medians, s; download, create and restore overlap, 'together' is their"
+        " wall time; 'other' = process start, inventory, store listing, record)"
+    )
     step_rows = []
     for contender in drills:
-        steps = {step: contender.median(step) for step in STEPS}
-        other = contender.median() - sum(steps.values())
+        steps = {step: contender.median(step) for step in (*STEPS, OVERLAPPED)}
+        serial = ("manifest_s", OVERLAPPED, "checks_s", "drop_s")
+        other = contender.median() - sum(steps[step] for step in serial)
         step_rows.append([contender.name, *steps.values(), other])
-    print_table(["drill", *(step.removesuffix("_s") for step in STEPS), "other"], step_rows)
+    names = [step.removesuffix("_s") for step in STEPS]
+    print_table(["drill", *names, "together", "other"], step_rows)
 
     ratio = drill.median() / baseline
     restore_ratio = drill.median("restore_s") / baseline
@@ -280,7 +294,7 @@ def report(args, size, dump_size, backup, contenders, load_before) -> dict[str, 
         "pg_restore_j2_seekable_s": round(seekable, 2),
         "no_offsets_ratio": round(baseline / seekable, 3),
         "ratio_seekable": round(drill.median() / seekable, 3),
-        "steps": {step: round(drill.median(step), 2) for step in STEPS},
+        "steps": {step: round(drill.median(step), 2) for step in (*STEPS, OVERLAPPED)},
         "restore_step_ratio": round(restore_ratio, 3),
         "product_peak_rss_mb": round(max(drill.values("peak_rss_mb"))),
         "target_met": ratio <= TARGET_VS_RESTORE_J2,

@@ -19,7 +19,7 @@ in parallel, so the observer never raises into the fetch.
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 MAGIC = b"PGDMP"
@@ -29,6 +29,8 @@ BLK_BLOBS = 3
 K_OFFSET_POS_NOT_SET = 1
 K_OFFSET_POS_SET = 2
 K_OFFSET_NO_DATA = 3
+# teSection (pg_backup.h): where pg_restore's --section puts an entry.
+SECTION_NONE, SECTION_PRE_DATA, SECTION_DATA, SECTION_POST_DATA = 1, 2, 3, 4
 OFFSET_FLAGS = (K_OFFSET_POS_NOT_SET, K_OFFSET_POS_SET, K_OFFSET_NO_DATA)
 OLDEST, NEWEST = (1, 12), (1, 16)
 # Versions that added fields to the header or to each TOC entry.
@@ -52,7 +54,9 @@ class TocEntry:
     """What the offset patch needs of one TOC entry; `offset_at` is where its flag byte is.
 
     Its schema (`namespace`) and the entries it depends on tell a restore of some tables
-    which indexes, constraints and sequences go with them (backups.postgres.table_list).
+    which indexes, constraints and sequences go with them (backups.postgres.table_list), and
+    with its section they tell a drill what may run before which data has arrived
+    (backups.postgres.restore_units).
     """
 
     dump_id: int
@@ -63,6 +67,7 @@ class TocEntry:
     offset_at: int
     namespace: str = ""
     dependencies: tuple[int, ...] = ()
+    section: int = SECTION_NONE
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ def _parse_entry(cursor: _Cursor, version: tuple[int, int, int], off_size: int) 
     cursor.string()  # oid
     tag = cursor.string() or ""
     desc = cursor.string() or ""
-    cursor.integer()  # section
+    section = cursor.integer()
     for _ in range(3):  # defn, dropStmt, copyStmt
         cursor.string()
     namespace = cursor.string() or ""
@@ -190,7 +195,7 @@ def _parse_entry(cursor: _Cursor, version: tuple[int, int, int], off_size: int) 
         raise ArchiveError(f"TOC entry {dump_id}: data offset flag {flag}")
     offset = int.from_bytes(cursor.take(off_size), "little")
     return TocEntry(
-        dump_id, desc, tag, flag, offset, offset_at, namespace, tuple(dependencies)
+        dump_id, desc, tag, flag, offset, offset_at, namespace, tuple(dependencies), section
     )
 
 
@@ -300,9 +305,15 @@ class OffsetObserver:
     A backup records the offsets it observed in its manifest (`offsets()`); given those
     (KNOWN), the observer needs only the header and TOC, and `wants_more` turns False as soon
     as they have gone by, so a restore need not decompress the rest to find them again.
+    ON_TOC hears of the table of contents once, as soon as it has gone by.
     """
 
-    def __init__(self, known: Mapping[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        known: Mapping[int, int] | None = None,
+        on_toc: Callable[[Toc], None] | None = None,
+    ) -> None:
+        self._on_toc = on_toc
         self._head = bytearray()
         self._retry_at = 0
         self._toc: Toc | None = None
@@ -335,9 +346,11 @@ class OffsetObserver:
         if not data or not self.wants_more:
             return
         try:
-            if self._walker is None:
+            if self._walker is None and self._toc is None:
                 self._feed_head(data)
-            else:
+                if self._toc is not None and self._on_toc is not None:
+                    self._on_toc(self._toc)
+            elif self._walker is not None:
                 self._walker.feed(data)
         except Exception as exc:  # a parser bug must not fail a download: just stop patching
             self._stop(f"{type(exc).__name__}: {exc}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shlex
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +32,7 @@ import zstandard
 from backups.archive.codecs import decompressing_reader
 from backups.archive.layout import BackupKey
 from backups.archive.manifest import Manifest
-from backups.archive.toc import OffsetObserver
+from backups.archive.toc import OffsetObserver, Toc
 from backups.stores import Store
 from maintenance.errors import MaintError
 from maintenance.runners import Runner
@@ -43,15 +44,22 @@ class IntegrityError(MaintError):
     """The stored object does not match its manifest (corrupt, truncated or replaced)."""
 
 
-class _DigestReader:
-    """Hashes and counts what is read through it."""
+class FetchStopped(MaintError):
+    """The caller gave up on the fetch (a restore running beside it failed)."""
 
-    def __init__(self, source) -> None:
+
+class _DigestReader:
+    """Hashes and counts what is read through it; raises FetchStopped once STOP is set."""
+
+    def __init__(self, source, stop: threading.Event | None = None) -> None:
         self._source = source
+        self._stop = stop
         self.sha256 = hashlib.sha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
+        if self._stop is not None and self._stop.is_set():
+            raise FetchStopped("the download was stopped")
         data = self._source.read(size)
         self.sha256.update(data)
         self.size += len(data)
@@ -105,20 +113,33 @@ def remote_path(tmp_dir: str, key: BackupKey) -> str:
 
 
 def fetch_to_host(
-    store: Store, key: BackupKey, manifest: Manifest, runner: Runner, path: str
+    store: Store,
+    key: BackupKey,
+    manifest: Manifest,
+    runner: Runner,
+    path: str,
+    *,
+    on_toc: Callable[[Toc], None] | None = None,
+    pidfile: str | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Write KEY's decompressed bytes to PATH on the host. Raise IntegrityError on a mismatch.
 
+    ON_TOC is called with the archive's table of contents as soon as it has gone by, and the
+    writer's process id is written to PIDFILE: a restore that follows the file as it grows
+    (backups.postgres.streamed_restore) starts from the one and watches the other, and
+    setting STOP ends the download at its next read.
     The partial file is removed whatever goes wrong; on success the caller removes it.
     """
     host_zstd = manifest.codec == "zst" and runner.run("command -v zstd").ok
-    observer = OffsetObserver(known=manifest.offsets())
+    observer = OffsetObserver(known=manifest.offsets(), on_toc=on_toc)
     try:
         with store.open_read(key.key) as raw:
-            digest = _DigestReader(raw)
+            digest = _DigestReader(raw, stop)
             upload = _upload(manifest.codec, host_zstd, digest, observer)
             try:
-                result = runner.stream(_write_command(path, host_zstd), stdin=upload)
+                command = _write_command(path, host_zstd, pidfile)
+                result = runner.stream(command, stdin=upload)
             except (zstandard.ZstdError, OSError, EOFError) as exc:
                 digest.drain()
                 _check(key, manifest, digest)
@@ -132,10 +153,20 @@ def fetch_to_host(
         raise
 
 
-def _write_command(path: str, host_zstd: bool) -> str:
-    """The host command that writes the private file from its stdin."""
+def _write_command(path: str, host_zstd: bool, pidfile: str | None = None) -> str:
+    """The host command that writes the private file from its stdin.
+
+    With a PIDFILE the shell writes its process id there and becomes the writer (exec), and
+    zstd writes every byte rather than leaving holes for runs of zeros, so that the file's
+    size is always how much of it has been written.
+    """
     target = shlex.quote(path)
-    return "umask 077 && " + (f"zstd -d -q -o {target}" if host_zstd else f"cat > {target}")
+    writer = f"zstd -d -q -o {target}" if host_zstd else f"cat > {target}"
+    if pidfile is None:
+        return f"umask 077 && {writer}"
+    if host_zstd:
+        writer = f"zstd -d -q --no-sparse -o {target}"
+    return f"umask 077 && echo $$ > {shlex.quote(pidfile)} && exec {writer}"
 
 
 def _upload(codec: str | None, host_zstd: bool, digest: _DigestReader, observer: OffsetObserver):

@@ -21,10 +21,23 @@ def restore_tool(server: pg.Postgres, runner: Runner, manifest: Manifest) -> Cli
 
 
 def restore_command(
-    tool: ClientTool, conninfo: str, path: str, jobs: int, *, clean: bool = False
+    tool: ClientTool,
+    conninfo: str,
+    path: str | None,
+    jobs: int,
+    *,
+    clean: bool = False,
+    use_list: str | None = None,
 ) -> list[str]:
-    """pg_restore of a custom-format file, in parallel, stopping at the first error."""
+    """pg_restore of a custom-format file, in parallel, stopping at the first error.
+
+    PATH None reads the archive from stdin (one job only); USE_LIST restores only the
+    entries that file lists.
+    """
     command = [tool.path, "--no-owner", "--no-acl", "--exit-on-error", f"--jobs={max(1, jobs)}"]
     if clean:
         command += ["--clean", "--if-exists"]
-    return [*command, "--no-password", f"--dbname={conninfo}", path]
+    if use_list is not None:
+        command.append(f"--use-list={use_list}")
+    command += ["--no-password", f"--dbname={conninfo}"]
+    return command if path is None else [*command, path]

@@ -14,7 +14,6 @@ server for those.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from backups.postgres.checks import compare_counts, run_user_checks
 from backups.postgres.fetch import fetch_to_host, remote_path
 from backups.postgres.restore_tool import restore_command, restore_tool
 from backups.postgres.scratch import create_scratch, drop_scratch, scratch_name
+from backups.postgres.streamed_restore import StreamedRestore, host_can_follow
 from backups.sources import Source, host_sources
 from backups.stores import Store
 from backups.stores.host import open_host_stores
@@ -39,6 +39,7 @@ from maintenance.limits import select_hosts
 from maintenance.results import Result, Status
 from maintenance.runners import Runner, runner_for
 from maintenance.secrets import mask_text
+from maintenance.stopwatch import timed_step
 from maintenance.units import format_duration
 
 TASK = "restore.verify"
@@ -202,9 +203,7 @@ def _unit_sources(host: Host) -> dict[str, Source]:
 def verify_host(source: Host, runner: Runner, options: DrillOptions) -> Result:
     """Drill every chosen backup of SOURCE on its target; each drill's failure is its own."""
     if not has_target(source, options):
-        return Result(
-            source.name, Status.SKIPPED, details={"reason": NO_TARGET}, summary=NO_TARGET
-        )
+        return Result(source.name, Status.SKIPPED, details={"reason": NO_TARGET}, summary=NO_TARGET)
     store = drill_store(source, options)
     target = resolve_target(source, options)
     keys = chosen_backups(store, source, options)
@@ -248,6 +247,7 @@ class _Drill:
         self.restore = source.settings.restore
         self.tmp_dir = self.target.settings.restore.tmp_dir
         self.checks = source.settings.restore_checks
+        self._can_follow: bool | None = None
 
     def run(self, key: BackupKey, kind: Source | None = None) -> DrillRecord:
         started = datetime.now(UTC)
@@ -293,26 +293,53 @@ class _Drill:
     def _restore_and_check(self, key: BackupKey, record: DrillRecord) -> None:
         manifest = self._timed(record, "manifest_s", read_manifest, self.store, key)
         path = remote_path(self.tmp_dir, key)
-        self._timed(
-            record, "download_s", fetch_to_host, self.store, key, manifest, self.runner, path
-        )
         try:
-            self._timed(
-                record, "create_s", create_scratch, self.server, record.scratch_database
-            )
+            if manifest.offsets() is not None and self._follows():
+                self._streamed(key, manifest, record, path)
+            else:
+                self._fetch_then_restore(key, manifest, record, path)
+            self._timed(record, "checks_s", self._check, manifest, record)
+        finally:
+            failed = bool(record.reasons)
+            record.kept = self.options.keep or (failed and self.restore.keep_failed)
             try:
-                self._timed(record, "restore_s", self._restore, manifest, record, path)
-                record.restore_time_s = record.steps["restore_s"]
-                self._timed(record, "checks_s", self._check, manifest, record)
-            finally:
-                failed = bool(record.reasons)
-                record.kept = self.options.keep or (failed and self.restore.keep_failed)
                 if not record.kept:
                     self._timed(
                         record, "drop_s", drop_scratch, self.server, record.scratch_database
                     )
+            finally:
+                self.runner.run(["rm", "-f", path])
+
+    def _follows(self) -> bool:
+        """Whether the target can restore a backup while it arrives (asked once per target)."""
+        if self._can_follow is None:
+            self._can_follow = host_can_follow(self.runner)
+        return self._can_follow
+
+    def _streamed(self, key: BackupKey, manifest: Manifest, record: DrillRecord, path: str) -> None:
+        """Download, scratch database and restore at once (backups.postgres.streamed_restore);
+        the restore time is the whole, first byte read to restored database."""
+        restore = StreamedRestore(
+            self.store, key, manifest, self.runner, self.server,
+            record.scratch_database, path, self.options.jobs,
+        )  # fmt: skip
+        try:
+            restore.run()
         finally:
-            self.runner.run(["rm", "-f", path])
+            record.steps.update(restore.steps)
+        record.restore_time_s = restore.steps["fetch_and_restore_s"]
+
+    def _fetch_then_restore(
+        self, key: BackupKey, manifest: Manifest, record: DrillRecord, path: str
+    ) -> None:
+        """A backup without data offsets, or a target without GNU coreutils: the whole file
+        is fetched and checked first, then restored with pg_restore --jobs."""
+        self._timed(
+            record, "download_s", fetch_to_host, self.store, key, manifest, self.runner, path
+        )
+        self._timed(record, "create_s", create_scratch, self.server, record.scratch_database)
+        self._timed(record, "restore_s", self._restore, manifest, record, path)
+        record.restore_time_s = record.steps["restore_s"]
 
     def _restore(self, manifest: Manifest, record: DrillRecord, path: str) -> None:
         tool = restore_tool(self.server, self.runner, manifest)
@@ -349,8 +376,4 @@ class _Drill:
 
     @staticmethod
     def _timed(record: DrillRecord, step: str, function, *args):
-        started = time.monotonic()
-        try:
-            return function(*args)
-        finally:
-            record.steps[step] = round(time.monotonic() - started, 3)
+        return timed_step(record.steps, step, function, *args)
