@@ -94,6 +94,18 @@ def inventory(
     return write_inventory(tmp_path / "inv.yaml", hosts, all_vars=all_vars)
 
 
+def ssh_inventory(tmp_path: Path, prod, staging, restore_dir: Path, fleet) -> Path:
+    """The same, with staging1 reached over SSH (a fleet host, its user `fleet`)."""
+    return inventory(
+        tmp_path,
+        prod,
+        staging,
+        restore_dir,
+        target_conn=fleet.hosts[2].inventory_vars(),
+        all_vars=fleet_vars(fleet),
+    )
+
+
 def backed_up(path: Path) -> str:
     code, report, stderr = maint("backup.db", "-i", str(path), "--limit", "prod1")
     assert code == 0, stderr
@@ -164,14 +176,7 @@ def test_streamed_drill_over_ssh(
     prod_cluster, staging_cluster, streamshop, ssh_fleet, tmp_path, restore_tmp, every_table_streams
 ):
     """The target is an SSH host: the lanes' shell pieces run there, on its GNU coreutils."""
-    path = inventory(
-        tmp_path,
-        prod_cluster,
-        staging_cluster,
-        restore_tmp,
-        target_conn=ssh_fleet.hosts[2].inventory_vars(),
-        all_vars=fleet_vars(ssh_fleet),
-    )
+    path = ssh_inventory(tmp_path, prod_cluster, staging_cluster, restore_tmp, ssh_fleet)
     backed_up(path)
     code, result = drill(path, "--keep")
     assert code == 0, result
@@ -272,14 +277,7 @@ def test_unwritable_restore_directory_fails_promptly_over_ssh(
     and the drill says so at once instead of waiting for bytes that will never come."""
     private = tmp_path / "private"  # under pytest's root-only tree: the fleet user is shut out
     private.mkdir()
-    path = inventory(
-        tmp_path,
-        prod_cluster,
-        staging_cluster,
-        private,
-        target_conn=ssh_fleet.hosts[2].inventory_vars(),
-        all_vars=fleet_vars(ssh_fleet),
-    )
+    path = ssh_inventory(tmp_path, prod_cluster, staging_cluster, private, ssh_fleet)
     backed_up(path)
     started = time.monotonic()
     code, result = drill(path)

@@ -66,16 +66,21 @@ def test_two_jobs_stream_the_largest_table_and_hold_back_what_needs_its_rows():
         # its index, its comment, the materialized view over it and that view's index
         "indexes of public.events": (32, 35, 36, 37),
         # everything that touches no streamed table, with the one job left
-        "other tables": (20, 21, 23, 30, 31, 33),
+        "other tables (1 of 2)": (20, 30),
+        # orders' data, its sequence, key and its foreign key to customers
+        "other tables (2 of 2)": (21, 23, 31, 33),
         # a foreign key from events to orders, and a trigger that depends on it
         "what spans streamed tables": (34, 38),
     }
     [lane] = plan.lanes
     assert lane.data.stream_from == OFFSETS[22]
-    # the rest, with one job, reads the archive from its start as it arrives
-    assert plan.rest is not None and (plan.rest.jobs, plan.rest.stream_from) == (1, 0)
+    assert plan.pre.landed == plan.header_end == 4096
+    # the rest, with the one job left, from the file: customers (before events' block) and
+    # its key once events' block starts arriving, orders and the rest once the file is whole
+    first, last = plan.rest
+    assert (first.dump_ids, first.jobs, first.landed) == ((20, 30), 1, OFFSETS[22])
+    assert (last.jobs, last.landed) == (1, 0)
     assert plan.final is not None and plan.final.jobs == 2
-    assert plan.header_end == 4096
 
 
 def test_more_jobs_stream_more_tables_and_a_key_between_two_goes_last():
@@ -86,7 +91,10 @@ def test_more_jobs_stream_more_tables_and_a_key_between_two_goes_last():
     assert labels["indexes of public.orders"] == (23, 31)
     # orders -> customers: customers loads with the rest, orders streams: after both
     assert labels["what spans streamed tables"] == (33, 34, 38)
+    # customers lies before both streamed blocks: it starts once events' block arrives
     assert labels["other tables"] == (20, 30)
+    [rest] = plan.rest
+    assert rest.landed == OFFSETS[22]
 
 
 def test_small_tables_and_one_job_never_stream():
@@ -94,11 +102,13 @@ def test_small_tables_and_one_job_never_stream():
     plan = plan_units(SHOP, OFFSETS, small, jobs=4)
     assert plan.lanes == ()
     # four jobs for the rest: pg_restore --jobs 4 of the whole file once it is there
-    assert plan.rest is not None and (plan.rest.jobs, plan.rest.stream_from) == (4, None)
+    [rest] = plan.rest
+    assert (rest.jobs, rest.stream_from, rest.landed) == (4, None, 0)
     plan = plan_units(SHOP, OFFSETS, SIZES, jobs=1)
     assert plan.lanes == () and plan.final is None
-    assert plan.rest is not None and (plan.rest.jobs, plan.rest.stream_from) == (1, 0)
-    assert set(plan.rest.dump_ids) == {e.dump_id for e in SHOP.entries} - set(plan.pre.dump_ids)
+    [rest] = plan.rest
+    assert (rest.jobs, rest.landed) == (1, 0)
+    assert set(rest.dump_ids) == {e.dump_id for e in SHOP.entries} - set(plan.pre.dump_ids)
 
 
 def test_every_entry_is_restored_exactly_once():
@@ -114,3 +124,17 @@ def test_block_sizes_come_from_the_gaps_and_the_last_from_its_rows():
     assert sizes[20] == 30 * MIB and sizes[22] == 100 * MIB
     # orders is last: 2000 rows at the others' 130 MiB / 6000 rows
     assert sizes[21] == int(2000 * 130 * MIB / 6000)
+
+
+def test_a_rest_entry_never_runs_before_what_it_depends_on():
+    """A publication touches no table, so it waits for the whole file; the entry adding
+    customers to it touches only customers, whose part starts early, and must wait too."""
+    with_publication = toc(
+        *((e.dump_id, e.desc, e.tag, e.dependencies, e.section) for e in SHOP.entries),
+        (40, "PUBLICATION", "changes", (), POST),
+        (41, "PUBLICATION TABLE", "changes customers", (40, 10), POST),
+    )
+    plan = plan_units(with_publication, OFFSETS, SIZES, jobs=2)
+    first, last = plan.rest
+    assert first.dump_ids == (20, 30) and first.landed == OFFSETS[22]
+    assert {40, 41} <= set(last.dump_ids) and last.landed == 0

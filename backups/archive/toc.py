@@ -305,13 +305,14 @@ class OffsetObserver:
     A backup records the offsets it observed in its manifest (`offsets()`); given those
     (KNOWN), the observer needs only the header and TOC, and `wants_more` turns False as soon
     as they have gone by, so a restore need not decompress the rest to find them again.
-    ON_TOC hears of the table of contents once, as soon as it has gone by.
+    ON_TOC hears of the table of contents once, as soon as it has gone by, with the patched
+    header+TOC when the offsets are KNOWN.
     """
 
     def __init__(
         self,
         known: Mapping[int, int] | None = None,
-        on_toc: Callable[[Toc], None] | None = None,
+        on_toc: Callable[[Toc, bytes | None], None] | None = None,
     ) -> None:
         self._on_toc = on_toc
         self._head = bytearray()
@@ -349,7 +350,7 @@ class OffsetObserver:
             if self._walker is None and self._toc is None:
                 self._feed_head(data)
                 if self._toc is not None and self._on_toc is not None:
-                    self._on_toc(self._toc)
+                    self._on_toc(self._toc, self.patched_toc() if self._known else None)
             elif self._walker is not None:
                 self._walker.feed(data)
         except Exception as exc:  # a parser bug must not fail a download: just stop patching

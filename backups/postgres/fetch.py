@@ -119,13 +119,14 @@ def fetch_to_host(
     runner: Runner,
     path: str,
     *,
-    on_toc: Callable[[Toc], None] | None = None,
+    on_toc: Callable[[Toc, bytes | None], None] | None = None,
     pidfile: str | None = None,
     stop: threading.Event | None = None,
 ) -> None:
     """Write KEY's decompressed bytes to PATH on the host. Raise IntegrityError on a mismatch.
 
-    ON_TOC is called with the archive's table of contents as soon as it has gone by, and the
+    ON_TOC is called with the archive's table of contents as soon as it has gone by (and the
+    header+TOC with the data offsets filled in, when the manifest has them), and the
     writer's process id is written to PIDFILE: a restore that follows the file as it grows
     (backups.postgres.streamed_restore) starts from the one and watches the other, and
     setting STOP ends the download at its next read.

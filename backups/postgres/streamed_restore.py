@@ -89,6 +89,7 @@ class StreamedRestore:
         self.pidfile, self.cancel = f"{path}.pid", f"{path}.cancel"
         self.steps: dict[str, float] = {}
         self._toc: Toc | None = None
+        self._patched: bytes | None = None
         self._toc_seen = threading.Event()
         self._stopping = threading.Event()
         self._lists: list[str] = []
@@ -116,7 +117,8 @@ class StreamedRestore:
         self.steps["fetch_and_restore_s"] = round(time.monotonic() - started, 3)
 
     def _restore(self, pool: ThreadPoolExecutor, fetch: Future, running: list[Future]) -> None:
-        """The units in their order: schema, lanes, then (file complete) the rest, last final."""
+        """The units in their order: the schema; the lanes and the rest's parts as their bytes
+        land (the rest's last part once the whole file is there and checked); final last."""
         toc = self._wait_for_toc(fetch)
         started = time.monotonic()
         if toc is None:  # not an archive the planner can read: restore the complete file
@@ -126,18 +128,14 @@ class StreamedRestore:
             offsets = self.manifest.offsets() or {}
             rows = {name: count.rows for name, count in self.manifest.tables.items()}
             plan = plan_units(toc, offsets, block_sizes(toc, offsets, rows), self.jobs)
-            schema = pool.submit(self._run_unit, plan.pre, need=plan.header_end)
+            schema = pool.submit(self._run_unit, plan.pre)
             running.append(schema)
             _first_failure(schema, fetch)
-            lanes = [pool.submit(self._run_lane, lane, plan.header_end) for lane in plan.lanes]
-            running += lanes
-            rest = plan.rest
-            if rest is not None and rest.stream_from is not None:
-                running.append(pool.submit(self._run_unit, rest, header_end=plan.header_end))
-                rest = None
+            self._patch_offsets()
+            running += [pool.submit(self._run_lane, lane, plan.header_end) for lane in plan.lanes]
+            if plan.rest:
+                running.append(pool.submit(self._run_rest, plan.rest, fetch))
             fetch.result()
-            if rest is not None:
-                running.append(pool.submit(self._run_unit, rest))
             for future in running[2:]:
                 future.result()
             if plan.final is not None:
@@ -150,9 +148,25 @@ class StreamedRestore:
             on_toc=self._seen, pidfile=self.pidfile, stop=self._stopping,
         )  # fmt: skip
 
-    def _seen(self, toc: Toc) -> None:
-        self._toc = toc
+    def _seen(self, toc: Toc, patched: bytes | None) -> None:
+        self._toc, self._patched = toc, patched
         self._toc_seen.set()
+
+    def _patch_offsets(self) -> None:
+        """Write the header+TOC with the data offsets over the file's start (the writer is
+        past it: the schema unit waited for those bytes), so that the parts that read the
+        file seek straight to their tables; the fetch writes the same again at the end."""
+        if self._patched is not None:
+            write = f"dd of={shlex.quote(self.path)} conv=notrunc status=none"
+            self.runner.stream(write, stdin=io.BytesIO(self._patched)).check()
+
+    def _run_rest(self, parts: tuple[Unit, ...], fetch: Future) -> None:
+        """The rest's parts one after the other: each once its tables are on the host, the
+        last once the whole file is there and checked."""
+        for part in parts:
+            if not part.landed:
+                fetch.result()
+            self._run_unit(part)
 
     def _wait_for_toc(self, fetch: Future) -> Toc | None:
         """The TOC once it went by; None if the fetch ended without one (its error raised)."""
@@ -167,7 +181,7 @@ class StreamedRestore:
         if lane.post is not None:
             self._run_unit(lane.post)
 
-    def _run_unit(self, unit: Unit, *, need: int = 0, header_end: int = 0) -> None:
+    def _run_unit(self, unit: Unit, header_end: int = 0) -> None:
         """One pg_restore run on the host; raise MaintError naming the unit if it fails."""
         if self._stopping.is_set():
             raise MaintError(f"pg_restore ({unit.label}) not started: the drill stopped")
@@ -188,8 +202,8 @@ class StreamedRestore:
             use_list = "/dev/stdin" if unit.dump_ids else None
             restore = restore_command(self._tool, conninfo, self.path, unit.jobs, use_list=use_list)
             command = shlex.join(restore)
-            if need:
-                command = f"{self._wait_for(need)} && {command}"
+            if unit.landed:
+                command = f"{self._wait_for(unit.landed)} && {command}"
             if unit.dump_ids:
                 stdin = io.BytesIO("".join(f"{d}\n" for d in unit.dump_ids).encode())
         result = self.runner.run(command, env=env, stdin=stdin)
@@ -201,11 +215,9 @@ class StreamedRestore:
 
     def _follow(self, start: int, header_end: int) -> str:
         """The archive as pg_restore reading a pipe would see it: the header and TOC, then
-        from byte START on (0: all of it), following the file until the writer ends."""
+        from byte START on, following the file until the writer ends."""
         path = shlex.quote(self.path)
         tail = f'tail -c +{start + 1} --pid="$(cat {shlex.quote(self.pidfile)})" -s {POLL_S} -f'
-        if start == 0:
-            return f"{tail} {path}"
         return f"{{ head -c {header_end} {path} && {tail} {path}; }}"
 
     def _wait_for(self, need: int) -> str:
