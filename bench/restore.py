@@ -15,11 +15,13 @@ times as whole processes, alternating over several rounds (medians):
                              scratch database and pg_restore runs overlapping the download
                              (backups/postgres/streamed_restore.py), row counts against the
                              manifest, drop
-  (--s3) the same drill reading the backup from a moto S3 server
+  (--s3) the same drill reading the backup from a moto S3 server; with --s3-rate MBPS the
+       server's responses are paced to MBPS MB/s (tests/harness/faults.py), as a link to a
+       real object store would be: the case where the download is slower than the machine
 
 Creating and dropping the raw tools' databases is not timed; the drill's own steps are.
 
-    python bench/restore.py [--size-gb 1] [--rounds 3] [--s3]
+    python bench/restore.py [--size-gb 1] [--rounds 3] [--s3] [--s3-rate MBPS]
 
 Target (issue 18): the whole drill <= 1.05x raw `pg_restore --jobs 2` of the same uncompressed
 custom-format dump in a local file (issue 5's target was 1.25x). The ratio to pg_dump's own
@@ -63,6 +65,7 @@ from bench.services import (  # noqa: E402
     s3_client,
 )
 from tests.harness import Cluster  # noqa: E402
+from tests.harness.faults import FaultProxy  # noqa: E402
 from tests.inventories import write_inventory  # noqa: E402
 
 DATABASE = "shop"
@@ -195,6 +198,9 @@ def main() -> int:
     parser.add_argument("--size-gb", type=float, default=1.0, help="database size (default 1)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
     parser.add_argument("--s3", action="store_true", help="also drill from a moto S3 server")
+    parser.add_argument(
+        "--s3-rate", type=float, metavar="MBPS", help="with --s3: pace S3 responses to MBPS MB/s"
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -208,6 +214,9 @@ def main() -> int:
                 moto = stack.enter_context(moto_server())
                 s3_client(moto).create_bucket(Bucket=BUCKET)
                 s3_url = moto.url
+                if args.s3_rate:
+                    rate = args.s3_rate * 1e6
+                    s3_url = stack.enter_context(FaultProxy(moto.url, rate=rate)).url
             size = grow_database(prod, DATABASE, int(args.size_gb * GIB))
             setup = Setup(prod, staging, workdir, s3_url)
             backup = setup.backup("prod1")
@@ -306,6 +315,7 @@ def report(args, size, dump_size, backup, contenders, load_before) -> dict[str, 
             "product_s3_s": round(s3.median(), 2),
             "ratio_s3": round(s3.median() / baseline, 3),
             "s3_download_s": round(s3.median("download_s"), 2),
+            "s3_rate_mbps": args.s3_rate,
         }
     return result
 

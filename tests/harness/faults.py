@@ -9,6 +9,9 @@ working) unless a fault rule matches it:
         proxy.fail_always(match=s3_upload_part)                # the store is down for good
         proxy.drop_next(1, match=is_get, after_bytes=65536)    # connection cut mid-response
         ...
+
+`FaultProxy(url, rate=100e6)` also paces response bodies to 100 MB/s, as a link to a real
+object store would (benchmarks of what overlaps a download).
         assert proxy.faults_served == 2
 
 Rules are checked in the order they were added; the first that matches and still has
@@ -21,6 +24,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -113,8 +117,9 @@ class _Rule:
 class FaultProxy:
     """A threaded HTTP proxy on 127.0.0.1 forwarding to TARGET_URL, with fault rules."""
 
-    def __init__(self, target_url: str) -> None:
+    def __init__(self, target_url: str, *, rate: float | None = None) -> None:
         target = urlsplit(target_url)
+        self.rate = rate  # response body bytes per second per request; None: as fast as it goes
         if target.scheme != "http" or not target.hostname:
             raise ValueError(f"FaultProxy forwards to http:// targets only, got {target_url!r}")
         self.target_host = target.hostname
@@ -298,11 +303,15 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if no_body:
             response.read()
             return
+        started, sent = time.monotonic(), 0
         while chunk := response.read(CHUNK):
             if sized:
                 self.wfile.write(chunk)
             else:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+            if self.proxy.rate:
+                time.sleep(max(0.0, sent / self.proxy.rate - (time.monotonic() - started)))
         if not sized:
             self.wfile.write(b"0\r\n\r\n")
         if response.will_close:
