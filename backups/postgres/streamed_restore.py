@@ -189,7 +189,7 @@ class StreamedRestore:
         conninfo, env = self.server.client(self.scratch)
         stdin: io.BytesIO | None = None
         if unit.stream_from is not None:
-            listfile = f"{self.path}.{len(self._lists)}.list"
+            listfile = f"{self.path}.{unit.dump_ids[0]}.list"  # a lane has one entry
             self._lists.append(listfile)
             restore = restore_command(self._tool, conninfo, None, 1, use_list=listfile)
             ids = io.BytesIO("".join(f"{d}\n" for d in unit.dump_ids).encode())
