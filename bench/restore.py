@@ -202,6 +202,8 @@ def main() -> int:
         "--s3-rate", type=float, metavar="MBPS", help="with --s3: pace S3 responses to MBPS MB/s"
     )
     args = parser.parse_args()
+    if args.s3_rate is not None and (args.s3_rate <= 0 or not args.s3):
+        parser.error("--s3-rate wants --s3 and a rate above 0 MB/s")
 
     load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="maint-bench-restore-"))

@@ -77,13 +77,16 @@ def compare_counts(
 
 def _inserted_rows(connection: psycopg.Connection) -> dict[str, tuple[tuple[str, str], int]]:
     """ "schema.table" -> ((schema, table), rows inserted so far), once no pg_restore session
-    is left on the database (their figures are published as they end)."""
+    is left on the database (their figures are published as they end). pg_restore runs with
+    this connection's application name (`maint <task>`, pg.Postgres.client), which tells its
+    sessions from an application's."""
     deadline = time.monotonic() + SESSIONS_GONE_S
     while (
         time.monotonic() < deadline
         and connection.execute(
             "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'pg_restore' LIMIT 1"
+            " AND application_name = current_setting('application_name')"
+            " AND pid <> pg_backend_pid() LIMIT 1"
         ).fetchone()
     ):
         time.sleep(0.02)

@@ -189,13 +189,13 @@ class StreamedRestore:
         conninfo, env = self.server.client(self.scratch)
         stdin: io.BytesIO | None = None
         if unit.stream_from is not None:
-            listfile = f"{self.path}.{unit.dump_ids[0]}.list"  # a lane has one entry
+            [dump_id] = unit.dump_ids  # a lane is one table's data
+            listfile = f"{self.path}.{dump_id}.list"
             self._lists.append(listfile)
             restore = restore_command(self._tool, conninfo, None, 1, use_list=listfile)
-            ids = io.BytesIO("".join(f"{d}\n" for d in unit.dump_ids).encode())
-            self.runner.stream(f"umask 077 && cat > {shlex.quote(listfile)}", stdin=ids).check()
             command = (
                 f"{self._wait_for(max(unit.stream_from + 1, header_end))} && "
+                f"umask 077 && echo {dump_id} > {shlex.quote(listfile)} && "
                 f"{self._follow(unit.stream_from, header_end)} | {shlex.join(restore)}"
             )
         else:
